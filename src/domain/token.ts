@@ -1,0 +1,91 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { crc32 } from "node:zlib";
+import { encodeBase62, isBase62, randomBase62 } from "./base62.ts";
+
+// tks_<env>_<id><secret><check> (SPEC §3).
+export const TOKEN_PREFIX = "tks_";
+export const ID_LENGTH = 12;
+export const SECRET_LENGTH = 32;
+export const CHECK_LENGTH = 6;
+const BODY_LENGTH = ID_LENGTH + SECRET_LENGTH + CHECK_LENGTH;
+const ENV_RE = /^[a-z0-9]{1,12}$/;
+const ID_RE = /^[0-9A-Za-z]{12}$/;
+/** Longest possible token; anything longer is rejected before any parsing work. */
+export const MAX_TOKEN_LENGTH = TOKEN_PREFIX.length + 12 + 1 + BODY_LENGTH;
+
+/** A token regex for secret scanners. */
+export const TOKEN_SCAN_REGEX = /\btks_[a-z0-9]{1,12}_[0-9A-Za-z]{50}\b/;
+
+export interface ParsedToken {
+  readonly environment: string;
+  readonly id: string;
+  readonly secret: string;
+}
+
+export function isValidEnvironment(env: string): boolean {
+  return ENV_RE.test(env);
+}
+
+export function isValidTokenId(id: string): boolean {
+  return ID_RE.test(id);
+}
+
+export function checksum(payload: string): string {
+  return encodeBase62(crc32(payload), CHECK_LENGTH);
+}
+
+export function formatToken(environment: string, id: string, secret: string): string {
+  const payload = `${TOKEN_PREFIX}${environment}_${id}${secret}`;
+  return payload + checksum(payload);
+}
+
+/** Format and checksum only; says nothing about whether the token exists. */
+export function parseToken(raw: string): ParsedToken | undefined {
+  if (raw.length > MAX_TOKEN_LENGTH || !raw.startsWith(TOKEN_PREFIX)) return undefined;
+  const sep = raw.indexOf("_", TOKEN_PREFIX.length);
+  if (sep < 0) return undefined;
+  const environment = raw.slice(TOKEN_PREFIX.length, sep);
+  const body = raw.slice(sep + 1);
+  if (!ENV_RE.test(environment) || body.length !== BODY_LENGTH || !isBase62(body)) {
+    return undefined;
+  }
+  const payload = raw.slice(0, raw.length - CHECK_LENGTH);
+  if (checksum(payload) !== raw.slice(raw.length - CHECK_LENGTH)) return undefined;
+  return {
+    environment,
+    id: body.slice(0, ID_LENGTH),
+    secret: body.slice(ID_LENGTH, ID_LENGTH + SECRET_LENGTH),
+  };
+}
+
+export interface NewToken {
+  readonly token: string;
+  readonly parsed: ParsedToken;
+}
+
+export function generateToken(
+  environment: string,
+  randomBytes: (n: number) => Uint8Array,
+): NewToken {
+  if (!ENV_RE.test(environment)) throw new Error(`invalid environment tag "${environment}"`);
+  const id = randomBase62(ID_LENGTH, randomBytes);
+  const secret = randomBase62(SECRET_LENGTH, randomBytes);
+  return { token: formatToken(environment, id, secret), parsed: { environment, id, secret } };
+}
+
+/**
+ * Keyed hash of a token's secret. The id and environment are bound in, so a stored hash cannot
+ * be moved to another record.
+ */
+export function hashSecret(key: Uint8Array, token: ParsedToken): string {
+  return createHmac("sha256", key)
+    .update(`${token.environment}\0${token.id}\0${token.secret}`)
+    .digest("hex");
+}
+
+export function secretMatches(key: Uint8Array, token: ParsedToken, storedHash: string): boolean {
+  const actual = Buffer.from(hashSecret(key, token), "hex");
+  const expected = Buffer.from(storedHash, "hex");
+  // Length differs only for a corrupt record; timingSafeEqual needs equal lengths.
+  return expected.length === actual.length && timingSafeEqual(actual, expected);
+}

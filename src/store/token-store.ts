@@ -1,0 +1,42 @@
+import type { TokenRecord } from "../domain/token-record.ts";
+
+/** Raised when the store cannot answer within its deadline; the decision is store_unavailable. */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
+  constructor(
+    readonly op: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`token store unavailable during ${op}`, options);
+  }
+}
+
+/** A lifecycle request that cannot be carried out (unknown id, already revoked, ...). */
+export class StoreConflictError extends Error {
+  override readonly name = "StoreConflictError";
+}
+
+export interface TokenFilter {
+  readonly scope?: string;
+  readonly owner?: string;
+}
+
+/**
+ * Token records by id. Implementations: Redis (ioredis) and the embedded file store.
+ * Every method rejects with StoreUnavailableError when the backend cannot answer in time.
+ */
+export interface TokenStore {
+  readonly kind: "redis" | "file";
+  get(id: string): Promise<TokenRecord | undefined>;
+  /** Adds a new record; StoreConflictError if the id exists. */
+  create(record: TokenRecord): Promise<void>;
+  /** Atomically stores `next` and replaces `previous` (which must still be current and not revoked/rotated). */
+  rotate(previous: TokenRecord, next: TokenRecord): Promise<void>;
+  /** Sets revokedAt on the record (idempotent); returns the record as stored. */
+  revoke(id: string, at: number): Promise<TokenRecord>;
+  /** Every record still retained, optionally filtered. */
+  list(filter?: TokenFilter): Promise<TokenRecord[]>;
+  /** Resolves when the backend answers within the deadline. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
