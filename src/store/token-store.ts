@@ -3,11 +3,10 @@ import type { TokenRecord } from "../domain/token-record.ts";
 /** Raised when the store cannot answer within its deadline; the decision is store_unavailable. */
 export class StoreUnavailableError extends Error {
   override readonly name = "StoreUnavailableError";
-  constructor(
-    readonly op: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly op: string;
+  constructor(op: string, options?: { cause?: unknown }) {
     super(`token store unavailable during ${op}`, options);
+    this.op = op;
   }
 }
 

@@ -1,0 +1,266 @@
+import { createHash } from "node:crypto";
+import { Redis } from "ioredis";
+import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
+import { decodeRecord, encodeRecord, matchesFilter, RecordDecodeError } from "./record-json.ts";
+import {
+  StoreConflictError,
+  StoreUnavailableError,
+  type TokenFilter,
+  type TokenStore,
+} from "./token-store.ts";
+
+export interface RedisStoreOptions {
+  readonly url: string;
+  /**
+   * Key prefix. The default's `{...}` is a Redis Cluster hash tag: only the part inside braces is
+   * hashed, so every key lands in one slot and the multi-key Lua scripts below stay legal on Cluster.
+   */
+  readonly prefix?: string;
+  /** Longest any single operation may take (list: any single page). */
+  readonly deadlineMs?: number;
+  /** How long a record is kept after it stops mattering (expiry, revocation, end of grace). */
+  readonly retentionMs: number;
+  readonly clock?: () => number;
+  /** Told about every failure; records hold only hashes, so errors carry no secrets. */
+  readonly onError?: (op: string, err: unknown) => void;
+}
+
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
+}
+
+// PEXPIREAT is a separate call (not SET ... PXAT) so the scripts also run on Redis < 6.2.
+const CREATE = script(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1`);
+
+// The old record is checked inside Redis, so two concurrent rotations cannot both win.
+const ROTATE = script(`
+local current = redis.call('GET', KEYS[1])
+if not current then return 'missing' end
+local ok, rec = pcall(cjson.decode, current)
+if not ok or type(rec) ~= 'table' then return 'corrupt' end
+if rec.revokedAt ~= nil then return 'revoked' end
+if rec.replacedBy ~= nil then return 'rotated' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'exists' end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('PEXPIREAT', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[5])
+return 'ok'`);
+
+// Compare-and-set: the new value is computed by domain code in TypeScript, not re-encoded in Lua.
+const SWAP = script(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1`);
+
+// Only forget an id if its record is really gone (not re-created between SSCAN and here).
+const PRUNE = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+return 0`);
+
+const ROTATE_REFUSALS: Record<string, string> = {
+  missing: "does not exist",
+  corrupt: "is stored corrupt",
+  revoked: "is revoked",
+  rotated: "was already rotated",
+};
+
+const SWAP_ATTEMPTS = 5;
+const PAGE_SIZE = 500;
+
+function deadlineRace<T>(work: Promise<T>, ms: number, op: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`${op} exceeded its ${ms} ms deadline`));
+    }, ms);
+  });
+  return Promise.race([work, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+function connect(url: string, deadlineMs: number): Redis {
+  return new Redis(url, {
+    lazyConnect: false,
+    commandTimeout: deadlineMs,
+    // A request never waits for a connection: fail now, the decision is store_unavailable.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: 1000,
+    // commandTimeout fails requests on a hung server but keeps the dead socket forever; this
+    // drops a socket that stays silent after a write so the reconnect below can replace it.
+    socketTimeout: Math.max(1000, deadlineMs * 10),
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, 200),
+  });
+}
+
+export function createRedisStore(opts: RedisStoreOptions): TokenStore {
+  const prefix = opts.prefix ?? "{tokenscope}:";
+  const deadlineMs = opts.deadlineMs ?? 100;
+  const clock = opts.clock ?? Date.now;
+  const onError = opts.onError ?? (() => undefined);
+  const redis = connect(opts.url, deadlineMs);
+  const setKey = `${prefix}tokens`;
+  const key = (id: string): string => `${prefix}token:${id}`;
+  const expireAt = (r: TokenRecord): string => String(recordEndsAt(r) + opts.retentionMs);
+  const retained = (r: TokenRecord): boolean => recordEndsAt(r) + opts.retentionMs > clock();
+
+  // ioredis emits 'error' on every failed reconnect; report once per outage, never crash.
+  let connected = true;
+  redis.on("ready", () => {
+    connected = true;
+  });
+  redis.on("error", (err: unknown) => {
+    if (connected) onError("connection", err);
+    connected = false;
+  });
+
+  // Every operation is raced against its own timer: ioredis' commandTimeout does not cover
+  // every path (NOSCRIPT fallback, the ready check, a write stuck behind a dead socket).
+  async function run<T>(op: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await deadlineRace(work(), deadlineMs, op);
+    } catch (err) {
+      if (err instanceof StoreConflictError) throw err;
+      onError(op, err);
+      throw new StoreUnavailableError(op, { cause: err });
+    }
+  }
+
+  async function evalScript(s: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
+      return redis.eval(s.lua, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** A corrupt record reads as absent (never as a valid token) and is reported. */
+  function decode(id: string, raw: string): TokenRecord | undefined {
+    try {
+      const record = decodeRecord(raw);
+      if (record.id !== id) throw new RecordDecodeError(`record under ${id} has id ${record.id}`);
+      return record;
+    } catch (err) {
+      onError("decode", err);
+      return undefined;
+    }
+  }
+
+  async function swapRevoked(id: string, at: number): Promise<TokenRecord> {
+    for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
+      const raw = await redis.get(key(id));
+      if (raw === null) throw new StoreConflictError(`no token with id ${id}`);
+      const current = decode(id, raw);
+      if (current === undefined) throw new StoreConflictError(`token ${id} is stored corrupt`);
+      if (current.revokedAt !== undefined) return current;
+      const next = revoked(current, at);
+      const swapped = await evalScript(SWAP, [key(id)], [raw, encodeRecord(next), expireAt(next)]);
+      if (swapped === 1) return next;
+    }
+    throw new Error(`token ${id} kept changing during revoke`);
+  }
+
+  async function listPage(cursor: string, filter?: TokenFilter): Promise<[string, TokenRecord[]]> {
+    const [next, found] = await redis.sscan(setKey, cursor, "COUNT", PAGE_SIZE);
+    const ids = [...new Set(found)];
+    if (ids.length === 0) return [next, []];
+    const raws = await redis.mget(ids.map(key));
+    const records: TokenRecord[] = [];
+    const gone: Promise<unknown>[] = [];
+    ids.forEach((id, i) => {
+      const raw = raws[i];
+      if (raw === null || raw === undefined) {
+        gone.push(evalScript(PRUNE, [key(id), setKey], [id]));
+        return;
+      }
+      const record = decode(id, raw);
+      if (record !== undefined && retained(record) && matchesFilter(record, filter)) {
+        records.push(record);
+      }
+    });
+    await Promise.all(gone);
+    return [next, records];
+  }
+
+  return {
+    kind: "redis",
+
+    get: (id) =>
+      run("get", async () => {
+        const raw = await redis.get(key(id));
+        const record = raw === null ? undefined : decode(id, raw);
+        return record !== undefined && retained(record) ? record : undefined;
+      }),
+
+    create: (record) =>
+      run("create", async () => {
+        const keys = [key(record.id), setKey];
+        const args = [encodeRecord(record), expireAt(record), record.id];
+        const created = await evalScript(CREATE, keys, args);
+        if (created !== 1) throw new StoreConflictError(`token ${record.id} already exists`);
+      }),
+
+    rotate: (previous, next) =>
+      run("rotate", async () => {
+        const keys = [key(previous.id), key(next.id), setKey];
+        const args = [
+          encodeRecord(previous),
+          expireAt(previous),
+          encodeRecord(next),
+          expireAt(next),
+          next.id,
+        ];
+        const outcome = await evalScript(ROTATE, keys, args);
+        if (outcome === "ok") return;
+        if (outcome === "exists") throw new StoreConflictError(`token ${next.id} already exists`);
+        const why = typeof outcome === "string" ? ROTATE_REFUSALS[outcome] : undefined;
+        if (why === undefined) throw new Error(`unexpected rotate reply ${String(outcome)}`);
+        throw new StoreConflictError(`cannot rotate token ${previous.id}: it ${why}`);
+      }),
+
+    revoke: (id, at) => run("revoke", () => swapRevoked(id, at)),
+
+    async list(filter) {
+      const records: TokenRecord[] = [];
+      let cursor = "0";
+      // Deadline per page, not per listing: a listing is an operator action whose length grows
+      // with the number of tokens, while every single round trip stays bounded.
+      do {
+        const [next, page] = await run("list", () => listPage(cursor, filter));
+        records.push(...page);
+        cursor = next;
+      } while (cursor !== "0");
+      return records.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    },
+
+    ping: () =>
+      run("ping", async () => {
+        await redis.ping();
+      }),
+
+    async close() {
+      try {
+        await deadlineRace(redis.quit(), deadlineMs, "close");
+      } catch {
+        // Already down or too slow: disconnect below drops the socket either way.
+      } finally {
+        redis.disconnect();
+      }
+    },
+  };
+}
