@@ -1,0 +1,153 @@
+// `tokenscope token issue|rotate|revoke|list|inspect` — thin: parse flags, call the token service, print.
+import { randomBytes } from "node:crypto";
+import { userInfo } from "node:os";
+import { openBackends } from "../backends.ts";
+import { STORE_FLAGS, UsageError, durationFlag, parseFlags, storeConfig, stringFlag, type Values } from "../config.ts";
+import { createLogger } from "../observability/logger.ts";
+import { createTokenService, type TokenService } from "../tokens/token-service.ts";
+import type { ScopeIndex } from "../scopes/scope-index.ts";
+import type { TokenStore } from "../store/token-store.ts";
+import { describeRecord, printRecordTable, recordJson } from "./token-output.ts";
+
+const TOKEN_FLAGS = {
+  ...STORE_FLAGS,
+  scope: { type: "string" },
+  owner: { type: "string" },
+  ttl: { type: "string" },
+  label: { type: "string", multiple: true },
+  description: { type: "string" },
+  grace: { type: "string" },
+  output: { type: "string", short: "o" },
+} as const;
+
+interface Ctx {
+  readonly service: TokenService;
+  readonly store: TokenStore;
+  readonly scopes: ScopeIndex;
+  readonly json: boolean;
+  readonly values: Values;
+  readonly args: string[];
+  readonly now: number;
+  readonly by: string;
+}
+
+const SUBCOMMANDS: Readonly<Record<string, (ctx: Ctx) => Promise<void>>> = {
+  issue: issueCmd,
+  rotate: rotateCmd,
+  revoke: revokeCmd,
+  list: listCmd,
+  inspect: inspectCmd,
+};
+
+export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [sub, ...rest] = argv;
+  const run = sub === undefined ? undefined : SUBCOMMANDS[sub];
+  if (!run) throw new UsageError(`token: expected one of ${Object.keys(SUBCOMMANDS).join(", ")}`);
+  const { values, positionals } = parseFlags(rest, TOKEN_FLAGS, env);
+  const output = stringFlag(values, "output");
+  if (output !== undefined && output !== "json" && output !== "text") {
+    throw new UsageError(`-o: "${output}" is not a supported output (json, text)`);
+  }
+  const config = storeConfig(values, env);
+  // The CLI's own diagnostics (scope problems, audit lines) go to stderr; results to stdout.
+  const logger = createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel });
+  const backends = await openBackends(config, logger);
+  try {
+    const service = createTokenService({
+      store: backends.store,
+      scopes: backends.scopes,
+      hmacKey: backends.hmacKey,
+      environment: config.environment,
+      clock: Date.now,
+      randomBytes,
+      logger,
+    });
+    await run({
+      service,
+      store: backends.store,
+      scopes: backends.scopes,
+      json: output === "json",
+      values,
+      args: positionals,
+      now: Date.now(),
+      by: userInfo().username,
+    });
+    return 0;
+  } finally {
+    await backends.close();
+  }
+}
+
+function oneId(ctx: Ctx, usage: string): string {
+  const [id, ...extra] = ctx.args;
+  if (id === undefined || extra.length > 0) throw new UsageError(`usage: tokenscope token ${usage}`);
+  return id;
+}
+
+function print(text: string): void {
+  process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+}
+
+function parseLabels(raw: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of Array.isArray(raw) ? (raw as string[]) : []) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--label: "${item}" is not KEY=VALUE`);
+    labels[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return labels;
+}
+
+async function issueCmd(ctx: Ctx): Promise<void> {
+  const scope = stringFlag(ctx.values, "scope");
+  const owner = stringFlag(ctx.values, "owner");
+  if (!scope || !owner || ctx.args.length > 0) {
+    throw new UsageError("usage: tokenscope token issue --scope NS/NAME --owner WHO [--ttl 24h] [--label k=v]");
+  }
+  const ttl = stringFlag(ctx.values, "ttl");
+  const { token, record } = await ctx.service.issue({
+    scope,
+    owner,
+    ttlMs: ttl === undefined ? undefined : durationFlag(ctx.values, "ttl", ttl),
+    labels: parseLabels(ctx.values.label),
+    description: stringFlag(ctx.values, "description"),
+    createdBy: ctx.by,
+  });
+  if (ctx.json) return print(JSON.stringify({ token, record: recordJson(record, ctx.now) }, null, 2));
+  print(`token: ${token}\n\nThis is the only time the token is shown. Store it in a secret manager now.`);
+  print(describeRecord(record, ctx.scopes, ctx.now).join("\n"));
+}
+
+async function rotateCmd(ctx: Ctx): Promise<void> {
+  const id = oneId(ctx, "rotate ID [--grace 1h]");
+  const grace = stringFlag(ctx.values, "grace");
+  const graceMs = grace === undefined ? undefined : durationFlag(ctx.values, "grace", grace);
+  const { issued, old } = await ctx.service.rotate(id, { graceMs, by: ctx.by });
+  if (ctx.json) {
+    return print(JSON.stringify({ token: issued.token, record: recordJson(issued.record, ctx.now), replaced: recordJson(old, ctx.now) }, null, 2));
+  }
+  print(`token: ${issued.token}\n\nThis is the only time the token is shown.`);
+  print(`${old.id} keeps working until ${new Date(old.graceUntil ?? old.expiresAt).toISOString()}, then only ${issued.record.id} does.`);
+}
+
+async function revokeCmd(ctx: Ctx): Promise<void> {
+  const record = await ctx.service.revoke(oneId(ctx, "revoke ID"), ctx.by);
+  if (ctx.json) return print(JSON.stringify(recordJson(record, ctx.now), null, 2));
+  print(`revoked ${record.id} (scope ${record.scope}, owner ${record.owner}) at ${new Date(record.revokedAt ?? ctx.now).toISOString()}`);
+}
+
+async function listCmd(ctx: Ctx): Promise<void> {
+  if (ctx.args.length > 0) throw new UsageError("usage: tokenscope token list [--scope NS/NAME] [--owner WHO]");
+  const scope = stringFlag(ctx.values, "scope");
+  const owner = stringFlag(ctx.values, "owner");
+  const records = await ctx.store.list({ ...(scope ? { scope } : {}), ...(owner ? { owner } : {}) });
+  records.sort((a, b) => a.createdAt - b.createdAt);
+  if (ctx.json) return print(JSON.stringify(records.map((r) => recordJson(r, ctx.now)), null, 2));
+  print(printRecordTable(records, ctx.now));
+}
+
+async function inspectCmd(ctx: Ctx): Promise<void> {
+  const record = await ctx.service.get(oneId(ctx, "inspect ID"));
+  if (ctx.json) return print(JSON.stringify(recordJson(record, ctx.now), null, 2));
+  print(describeRecord(record, ctx.scopes, ctx.now).join("\n"));
+}

@@ -1,0 +1,161 @@
+// The only reader of process.env and argv. Flags are validated once and returned frozen.
+// Every flag may also come from TOKENSCOPE_<FLAG> (dashes as underscores); the flag wins.
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { parseDuration } from "./domain/duration.ts";
+import { isValidEnvironment } from "./domain/token.ts";
+import { isNamespaceName } from "./domain/namespace.ts";
+import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const EXAMPLE_SCOPES = join(PACKAGE_ROOT, "deploy", "examples", "scopes");
+
+/** Flags shared by every command that touches the token store or the scopes. */
+const STORE_FLAGS = {
+  "redis-url": { type: "string" },
+  "redis-prefix": { type: "string" },
+  "redis-deadline": { type: "string" },
+  "data-dir": { type: "string" },
+  "hmac-key-file": { type: "string" },
+  environment: { type: "string" },
+  scopes: { type: "string" },
+  retention: { type: "string" },
+  "max-ttl-cap": { type: "string" },
+  "log-level": { type: "string" },
+} as const;
+
+const SERVE_FLAGS = {
+  ...STORE_FLAGS,
+  "grpc-addr": { type: "string" },
+  "http-addr": { type: "string" },
+  "webhook-addr": { type: "string" },
+  namespace: { type: "string" },
+  "audit-allow-sample": { type: "string" },
+  "shutdown-grace": { type: "string" },
+} as const;
+
+export type FlagSpec = Readonly<Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>>;
+
+export interface StoreConfig {
+  readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
+  readonly redisDeadlineMs: number;
+  readonly dataDir: string;
+  readonly hmacKeyFile: string | undefined;
+  readonly environment: string;
+  /** "kubernetes", or a path to a YAML file or folder. */
+  readonly scopes: string;
+  readonly scopesAreExamples: boolean;
+  readonly retentionMs: number;
+  readonly maxTTLCapMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export interface ServeConfig extends StoreConfig {
+  readonly grpcAddr: string;
+  readonly httpAddr: { host: string; port: number };
+  readonly namespace: string | undefined;
+  readonly auditAllowSample: number;
+  readonly shutdownGraceMs: number;
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export function parseFlags(
+  argv: readonly string[],
+  spec: FlagSpec,
+  env: NodeJS.ProcessEnv,
+): { values: Values; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: spec, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const values = { ...parsed.values } as Values;
+  for (const [name, opt] of Object.entries(spec)) {
+    if (values[name] !== undefined || opt.type !== "string" || opt.multiple) continue;
+    const fromEnv = env[`TOKENSCOPE_${name.toUpperCase().replaceAll("-", "_")}`];
+    if (fromEnv !== undefined && fromEnv !== "") values[name] = fromEnv;
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+export function durationFlag(values: Values, name: string, fallback: string): number {
+  const text = stringFlag(values, name) ?? fallback;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`--${name}: "${text}" is not a duration (e.g. 90s, 24h, 1h30m)`);
+  return ms;
+}
+
+export function stringFlag(values: Values, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig {
+  const environment = stringFlag(values, "environment") ?? "dev";
+  if (!isValidEnvironment(environment)) {
+    throw new UsageError(`--environment: "${environment}" must be 1–12 characters of a-z and 0-9`);
+  }
+  const logLevel = stringFlag(values, "log-level") ?? "info";
+  if (!(LOG_LEVELS as string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const redisDeadlineMs = durationFlag(values, "redis-deadline", "100ms");
+  if (redisDeadlineMs <= 0 || redisDeadlineMs > 5000) {
+    throw new UsageError("--redis-deadline: must be between 1ms and 5s");
+  }
+  const scopesFlag = stringFlag(values, "scopes");
+  return {
+    redisUrl: stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined),
+    redisPrefix: stringFlag(values, "redis-prefix") ?? "{tokenscope}:",
+    redisDeadlineMs,
+    dataDir: resolve(stringFlag(values, "data-dir") ?? ".tokenscope"),
+    hmacKeyFile: stringFlag(values, "hmac-key-file"),
+    environment,
+    scopes: scopesFlag ?? EXAMPLE_SCOPES,
+    scopesAreExamples: scopesFlag === undefined,
+    retentionMs: durationFlag(values, "retention", "720h"),
+    maxTTLCapMs: durationFlag(values, "max-ttl-cap", "2160h"),
+    logLevel: logLevel as LogLevel,
+  };
+}
+
+export function parseHostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new UsageError(`--${flag}: "${text}" is not HOST:PORT`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const { values, positionals } = parseFlags(argv, SERVE_FLAGS, env);
+  if (positionals.length > 0) throw new UsageError(`serve takes no arguments (got "${positionals.join(" ")}")`);
+  const namespace = stringFlag(values, "namespace");
+  if (namespace !== undefined && !isNamespaceName(namespace)) {
+    throw new UsageError(`--namespace: "${namespace}" is not a Kubernetes namespace name`);
+  }
+  const sample = Number(stringFlag(values, "audit-allow-sample") ?? "1");
+  if (!(sample >= 0 && sample <= 1)) throw new UsageError("--audit-allow-sample: must be between 0 and 1");
+  const grpcAddr = stringFlag(values, "grpc-addr") ?? "0.0.0.0:9001";
+  const grpcParsed = parseHostPort("grpc-addr", grpcAddr);
+  if (stringFlag(values, "webhook-addr") !== undefined) {
+    throw new UsageError("--webhook-addr: the admission webhook is not part of this build yet");
+  }
+  return Object.freeze({
+    ...storeConfig(values, env),
+    grpcAddr: `${grpcParsed.host.includes(":") ? `[${grpcParsed.host}]` : grpcParsed.host}:${grpcParsed.port}`,
+    httpAddr: parseHostPort("http-addr", stringFlag(values, "http-addr") ?? "0.0.0.0:9090"),
+    namespace,
+    auditAllowSample: sample,
+    shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
+  });
+}
+
+export { STORE_FLAGS };

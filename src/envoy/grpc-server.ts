@@ -1,0 +1,75 @@
+// The ext_authz gRPC server: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import type { CheckService } from "../check/check-service.ts";
+import { fromCheckRequest } from "./from-check-request.ts";
+import { toCheckResponse } from "./to-check-response.ts";
+import { authorizationService } from "./protos.ts";
+
+export const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
+
+/** Envoy's own default max request headers is 60 KiB; leave room for a few more. */
+const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+export interface GrpcServer {
+  readonly port: number;
+  setServing(serving: boolean): void;
+  /** Stops accepting, lets in-flight checks finish (bounded by graceMs). */
+  close(graceMs: number): Promise<void>;
+}
+
+export async function startGrpcServer(opts: {
+  addr: string;
+  check: CheckService;
+  onInternalError: (err: unknown) => void;
+}): Promise<GrpcServer> {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": 64 * 1024,
+    "grpc.max_metadata_size": 64 * 1024,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  const health = new HealthImplementation({ "": "NOT_SERVING", [AUTHORIZATION_SERVICE]: "NOT_SERVING" });
+  health.addToServer(server);
+  server.addService(authorizationService(), {
+    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      opts.check(fromCheckRequest(call.request)).then(
+        (result) => {
+          callback(null, toCheckResponse(result.decision));
+        },
+        (err: unknown) => {
+          // The check service never rejects; if it somehow does, answer a deny, not an error
+          // Envoy might be configured to treat as allow (failure_mode_allow).
+          opts.onInternalError(err);
+          callback(null, toCheckResponse({ allowed: false, reason: "store_unavailable" }));
+        },
+      );
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(opts.addr, grpc.ServerCredentials.createInsecure(), (err, p) => {
+      if (err) reject(new Error(`cannot listen for gRPC on ${opts.addr}: ${err.message}`));
+      else resolve(p);
+    });
+  });
+  return {
+    port,
+    setServing(serving) {
+      const status = serving ? "SERVING" : "NOT_SERVING";
+      health.setStatus("", status);
+      health.setStatus(AUTHORIZATION_SERVICE, status);
+    },
+    close(graceMs) {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,83 @@
+// Composition root of `tokenscope serve`: config → backends → servers; SIGTERM drains.
+import { randomBytes } from "node:crypto";
+import { createCheckService } from "./check/check-service.ts";
+import type { ServeConfig } from "./config.ts";
+import { openBackends } from "./backends.ts";
+import { startGrpcServer } from "./envoy/grpc-server.ts";
+import { createLogger, type Logger } from "./observability/logger.ts";
+import { createMetrics } from "./observability/metrics.ts";
+import { startOpsServer } from "./observability/ops-server.ts";
+import { StoreHealth } from "./store/store-health.ts";
+
+export interface RunningServer {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function serve(config: ServeConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<RunningServer> {
+  const metrics = createMetrics();
+  const backends = await openBackends(config, logger, { onStoreError: (op) => metrics.storeError(op) });
+  if (!config.redisUrl) {
+    logger.log("info", "embedded mode: tokens in a local file store, not shared with other replicas", {
+      data_dir: config.dataDir,
+      scopes: config.scopes,
+    });
+  }
+  if (config.scopesAreExamples) {
+    logger.log("info", "scopes: using the example manifests (pass --scopes to choose)", { scopes: config.scopes });
+  }
+  const storeHealth = new StoreHealth(backends.store, { intervalMs: 1000 });
+  let draining = false;
+  const readiness = {
+    ready: () => !draining && storeHealth.healthy && backends.scopes.loaded,
+    reasons: () => [
+      ...(draining ? ["shutting down"] : []),
+      ...(storeHealth.healthy ? [] : ["token store not answering"]),
+      ...(backends.scopes.loaded ? [] : ["scopes not loaded"]),
+    ],
+  };
+  const check = createCheckService({
+    environment: config.environment,
+    serverNamespace: config.namespace,
+    hmacKey: backends.hmacKey,
+    store: backends.store,
+    scopes: backends.scopes,
+    metrics,
+    logger,
+    clock: Date.now,
+    auditAllowSample: config.auditAllowSample,
+  });
+  const grpcServer = await startGrpcServer({
+    addr: config.grpcAddr,
+    check,
+    onInternalError: (err) => logger.log("error", "internal error in Check", { err: String(err) }),
+  });
+  const ops = await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
+  storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
+  await storeHealth.start();
+  grpcServer.setServing(readiness.ready());
+  logger.log("info", "tokenscope serving", {
+    grpc_port: grpcServer.port,
+    http_port: ops.port,
+    environment: config.environment,
+    namespace: config.namespace ?? null,
+    store: backends.store.kind,
+    scopes: backends.scopes.size,
+    instance: randomBytes(4).toString("hex"),
+  });
+  return {
+    grpcPort: grpcServer.port,
+    httpPort: ops.port,
+    ready: () => readiness.ready(),
+    async stop() {
+      draining = true;
+      grpcServer.setServing(false);
+      await grpcServer.close(config.shutdownGraceMs);
+      storeHealth.stop();
+      await ops.close();
+      await backends.close();
+    },
+  };
+}

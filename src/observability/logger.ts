@@ -1,0 +1,52 @@
+// Structured JSON-lines logger. Redaction happens here, once, for every line: secrets never
+// reach a log whatever a caller passes in.
+import { TOKEN_SCAN_REGEX } from "../domain/token.ts";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
+export const LOG_LEVELS = Object.keys(LEVEL_RANK) as LogLevel[];
+
+const SECRET_KEYS = /^(authorization|proxy-authorization|cookie|set-cookie|token|secret|password|hmac.*|.*_secret|x-api-key)$/i;
+const TOKEN_ANYWHERE = new RegExp(TOKEN_SCAN_REGEX.source, "g");
+const BEARER_ANYWHERE = /\bBearer\s+\S+/gi;
+
+export interface Logger {
+  log(level: LogLevel, msg: string, fields?: Readonly<Record<string, unknown>>): void;
+  /** One audit line (SPEC §6), always written whatever the log level. */
+  audit(fields: Readonly<Record<string, unknown>>): void;
+}
+
+export function redactValue(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") {
+    return value.replace(TOKEN_ANYWHERE, "[REDACTED]").replace(BEARER_ANYWHERE, "Bearer [REDACTED]");
+  }
+  if (value instanceof Error) return redactValue(value.message, depth);
+  if (value === null || typeof value !== "object" || depth > 4) return value;
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_KEYS.test(k) ? "[REDACTED]" : redactValue(v, depth + 1);
+  }
+  return out;
+}
+
+export function createLogger(opts: {
+  level: LogLevel;
+  write?: (line: string) => void;
+  clock?: () => number;
+}): Logger {
+  const write = opts.write ?? ((line: string) => process.stderr.write(line));
+  const clock = opts.clock ?? Date.now;
+  const min = LEVEL_RANK[opts.level];
+  const emit = (record: Record<string, unknown>) => {
+    write(JSON.stringify(redactValue({ time: new Date(clock()).toISOString(), ...record })) + "\n");
+  };
+  return {
+    log(level, msg, fields) {
+      if (LEVEL_RANK[level] >= min) emit({ level, msg, ...fields });
+    },
+    audit(fields) {
+      emit({ level: "info", msg: "audit", audit: true, ...fields });
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// prom-client on a private registry. Metric names are the dashboards' contract (SPEC §6).
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Decision } from "../domain/decide.ts";
+
+export type DecisionLabel = "allow" | "deny" | "dry_run_deny";
+
+export function decisionLabel(decision: Decision): DecisionLabel {
+  if (!decision.allowed) return "deny";
+  return decision.dryRunDeny ? "dry_run_deny" : "allow";
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  recordCheck(decision: Decision, namespace: string | undefined, seconds: number): void;
+  storeError(op: string): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const checks = new Counter({
+    name: "tokenscope_checks_total",
+    help: "Authorization decisions, by decision, reason, destination namespace and scope.",
+    labelNames: ["decision", "reason", "namespace", "scope"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "tokenscope_check_duration_seconds",
+    help: "Server-side decision time.",
+    labelNames: ["decision"] as const,
+    // Sub-millisecond resolution: a check is expected to cost well under 1 ms.
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const storeErrors = new Counter({
+    name: "tokenscope_store_errors_total",
+    help: "Token store operations that failed or missed their deadline.",
+    labelNames: ["op"] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    recordCheck(decision, namespace, seconds) {
+      const label = decisionLabel(decision);
+      const reason = decision.dryRunDeny ?? decision.reason;
+      checks.inc({ decision: label, reason, namespace: namespace ?? "", scope: decision.token?.scope ?? "" });
+      duration.observe({ decision: label }, seconds);
+    },
+    storeError(op) {
+      storeErrors.inc({ op });
+    },
+  };
+}
