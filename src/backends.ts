@@ -21,7 +21,7 @@ export interface Backends {
 export async function openBackends(
   config: StoreConfig,
   logger: Logger,
-  opts: { onStoreError?: (op: string) => void } = {},
+  opts: { onStoreError?: (op: string) => void; waitForStoreMs?: number } = {},
 ): Promise<Backends> {
   const hmacKey = openKey(config, logger);
   const store = config.redisUrl
@@ -36,9 +36,12 @@ export async function openBackends(
         },
       })
     : await createFileStore({ dir: config.dataDir, retentionMs: config.retentionMs });
+  if (opts.waitForStoreMs) await waitForStore(store, opts.waitForStoreMs);
   if (config.scopes === "kubernetes") {
     await store.close();
-    throw new UsageError("--scopes kubernetes is not part of this build yet; pass a file or folder");
+    throw new UsageError(
+      "--scopes kubernetes is not part of this build yet; pass a file or folder",
+    );
   }
   const scopes = new ScopeIndex();
   let watcher: { close(): void };
@@ -74,4 +77,24 @@ function openKey(config: StoreConfig, logger: Logger): Uint8Array {
   const { key, created } = readOrCreateHmacKey(file);
   if (created) logger.log("info", "created a new HMAC key for the embedded store", { file });
   return key;
+}
+
+/**
+ * Redis connects asynchronously and, with the offline queue off, refuses commands until then.
+ * Wait for the first answer; the CLI fails with StoreUnavailableError if it never comes.
+ */
+async function waitForStore(store: TokenStore, timeoutMs: number): Promise<void> {
+  const giveUpAt = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await store.ping();
+      return;
+    } catch (err) {
+      if (Date.now() >= giveUpAt) {
+        await store.close();
+        throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }

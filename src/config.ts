@@ -39,7 +39,9 @@ const SERVE_FLAGS = {
   "shutdown-grace": { type: "string" },
 } as const;
 
-export type FlagSpec = Readonly<Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>>;
+export type FlagSpec = Readonly<
+  Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>
+>;
 
 export interface StoreConfig {
   readonly redisUrl: string | undefined;
@@ -89,7 +91,8 @@ export function parseFlags(
 export function durationFlag(values: Values, name: string, fallback: string): number {
   const text = stringFlag(values, name) ?? fallback;
   const ms = parseDuration(text);
-  if (ms === undefined) throw new UsageError(`--${name}: "${text}" is not a duration (e.g. 90s, 24h, 1h30m)`);
+  if (ms === undefined)
+    throw new UsageError(`--${name}: "${text}" is not a duration (e.g. 90s, 24h, 1h30m)`);
   return ms;
 }
 
@@ -136,13 +139,15 @@ export function parseHostPort(flag: string, text: string): { host: string; port:
 
 export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const { values, positionals } = parseFlags(argv, SERVE_FLAGS, env);
-  if (positionals.length > 0) throw new UsageError(`serve takes no arguments (got "${positionals.join(" ")}")`);
+  if (positionals.length > 0)
+    throw new UsageError(`serve takes no arguments (got "${positionals.join(" ")}")`);
   const namespace = stringFlag(values, "namespace");
   if (namespace !== undefined && !isNamespaceName(namespace)) {
     throw new UsageError(`--namespace: "${namespace}" is not a Kubernetes namespace name`);
   }
   const sample = Number(stringFlag(values, "audit-allow-sample") ?? "1");
-  if (!(sample >= 0 && sample <= 1)) throw new UsageError("--audit-allow-sample: must be between 0 and 1");
+  if (!(sample >= 0 && sample <= 1))
+    throw new UsageError("--audit-allow-sample: must be between 0 and 1");
   const grpcAddr = stringFlag(values, "grpc-addr") ?? "0.0.0.0:9001";
   const grpcParsed = parseHostPort("grpc-addr", grpcAddr);
   if (stringFlag(values, "webhook-addr") !== undefined) {

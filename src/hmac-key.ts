@@ -14,12 +14,16 @@ export function readHmacKey(file: string): Uint8Array {
   try {
     raw = readFileSync(file);
   } catch (err) {
-    throw new KeyError(`cannot read the HMAC key file ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new KeyError(
+      `cannot read the HMAC key file ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
+    );
   }
   // A trailing newline from `echo` or a Secret mount is not part of the key.
   const key = raw.subarray(0, raw.length - (raw.at(-1) === 0x0a ? 1 : 0));
   if (key.length < MIN_KEY_BYTES) {
-    throw new KeyError(`the HMAC key in ${file} is ${key.length} bytes; at least ${MIN_KEY_BYTES} are required`);
+    throw new KeyError(
+      `the HMAC key in ${file} is ${key.length} bytes; at least ${MIN_KEY_BYTES} are required`,
+    );
   }
   return key;
 }

@@ -16,19 +16,34 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function serve(config: ServeConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<RunningServer> {
+export async function serve(
+  config: ServeConfig,
+  logger: Logger = createLogger({ level: config.logLevel }),
+): Promise<RunningServer> {
   const metrics = createMetrics();
-  const backends = await openBackends(config, logger, { onStoreError: (op) => metrics.storeError(op) });
+  // Starts even when Redis is down: not ready until it answers (StoreHealth below).
+  const backends = await openBackends(config, logger, {
+    onStoreError: (op) => metrics.storeError(op),
+  });
   if (!config.redisUrl) {
-    logger.log("info", "embedded mode: tokens in a local file store, not shared with other replicas", {
-      data_dir: config.dataDir,
+    logger.log(
+      "info",
+      "embedded mode: tokens in a local file store, not shared with other replicas",
+      {
+        data_dir: config.dataDir,
+        scopes: config.scopes,
+      },
+    );
+  }
+  if (config.scopesAreExamples) {
+    logger.log("info", "scopes: using the example manifests (pass --scopes to choose)", {
       scopes: config.scopes,
     });
   }
-  if (config.scopesAreExamples) {
-    logger.log("info", "scopes: using the example manifests (pass --scopes to choose)", { scopes: config.scopes });
-  }
-  const storeHealth = new StoreHealth(backends.store, { intervalMs: 1000 });
+  const storeHealth = new StoreHealth(backends.store, {
+    healthyIntervalMs: 1000,
+    unhealthyIntervalMs: 100,
+  });
   let draining = false;
   const readiness = {
     ready: () => !draining && storeHealth.healthy && backends.scopes.loaded,

@@ -1,6 +1,13 @@
 // One Check, transport-neutral: credential → record (store, with deadline) → scope (memory) →
 // decide → metrics and audit. Never throws: any unexpected failure is a deny (fail closed).
-import { decide, deny, isDecision, readCredential, type Decision, type RecordLookup } from "../domain/decide.ts";
+import {
+  decide,
+  deny,
+  isDecision,
+  readCredential,
+  type Decision,
+  type RecordLookup,
+} from "../domain/decide.ts";
 import { resolveNamespace } from "../domain/namespace.ts";
 import type { CheckView } from "../envoy/from-check-request.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
@@ -61,7 +68,10 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
 
   return async (view) => {
     const started = process.hrtime.bigint();
-    const namespace = resolveNamespace({ serverNamespace: deps.serverNamespace, ...view.namespaceSources });
+    const namespace = resolveNamespace({
+      serverNamespace: deps.serverNamespace,
+      ...view.namespaceSources,
+    });
     let decision: Decision;
     try {
       decision = await evaluate(view, namespace);
@@ -77,7 +87,12 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
   };
 }
 
-function audit(logger: Logger, view: CheckView, decision: Decision, namespace: string | undefined): void {
+function audit(
+  logger: Logger,
+  view: CheckView,
+  decision: Decision,
+  namespace: string | undefined,
+): void {
   logger.audit({
     event: "check",
     decision: decision.allowed ? (decision.dryRunDeny ? "dry_run_deny" : "allow") : "deny",

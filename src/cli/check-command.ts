@@ -2,7 +2,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { UsageError, parseFlags, stringFlag } from "../config.ts";
 import { buildCheckRequest } from "../envoy/check-request.ts";
-import { authorizationClientConstructor } from "../envoy/protos.ts";
+import { authorizationClientConstructor, httpStatusNumber } from "../envoy/protos.ts";
 
 const CHECK_FLAGS = {
   addr: { type: "string" },
@@ -24,13 +24,18 @@ interface HeaderOption {
 
 interface CheckResponse {
   status?: { code?: number; message?: string };
-  denied_response?: { status?: { code?: string | number }; headers?: HeaderOption[]; body?: string };
+  denied_response?: {
+    status?: { code?: string | number };
+    headers?: HeaderOption[];
+    body?: string;
+  };
   ok_response?: { headers?: HeaderOption[]; headers_to_remove?: string[] };
 }
 
 export async function runCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseFlags(argv, CHECK_FLAGS, env);
-  if (positionals.length > 0) throw new UsageError(`check takes no arguments (got "${positionals.join(" ")}")`);
+  if (positionals.length > 0)
+    throw new UsageError(`check takes no arguments (got "${positionals.join(" ")}")`);
   const addr = stringFlag(values, "addr") ?? "127.0.0.1:9001";
   const request = buildCheckRequest({
     method: stringFlag(values, "method") ?? "GET",
@@ -57,12 +62,17 @@ function headersOf(list: HeaderOption[] | undefined): Record<string, string> {
 }
 
 type Summary =
-  | { decision: "allow"; grpcStatus: 0; upstreamHeaders: Record<string, string>; removedHeaders: string[] }
+  | {
+      decision: "allow";
+      grpcStatus: 0;
+      upstreamHeaders: Record<string, string>;
+      removedHeaders: string[];
+    }
   | {
       decision: "deny";
       grpcStatus: number | null;
       reason: string;
-      httpStatus: string | number | null;
+      httpStatus: number | null;
       headers: Record<string, string>;
       body: string;
     };
@@ -80,7 +90,7 @@ function summary(r: CheckResponse, allowed: boolean): Summary {
     decision: "deny",
     grpcStatus: r.status?.code ?? null,
     reason: r.status?.message ?? "",
-    httpStatus: r.denied_response?.status?.code ?? null,
+    httpStatus: httpStatusNumber(r.denied_response?.status?.code) ?? null,
     headers: headersOf(r.denied_response?.headers),
     body: r.denied_response?.body ?? "",
   };
@@ -118,14 +128,11 @@ function send(addr: string, request: object, timeoutMs: number): Promise<CheckRe
   const Client = authorizationClientConstructor();
   const client = new Client(addr, grpc.credentials.createInsecure()) as unknown as CheckClient;
   return new Promise((resolve, reject) => {
-    client.Check(
-      request,
-      { deadline: Date.now() + timeoutMs },
-      (err, res) => {
-        client.close();
-        if (err) reject(new UsageError(`check: no answer from ${addr}: ${err.details || err.message}`));
-        else resolve(res);
-      },
-    );
+    client.Check(request, { deadline: Date.now() + timeoutMs }, (err, res) => {
+      client.close();
+      if (err)
+        reject(new UsageError(`check: no answer from ${addr}: ${err.details || err.message}`));
+      else resolve(res);
+    });
   });
 }

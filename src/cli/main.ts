@@ -49,7 +49,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 
 function reportError(err: unknown): number {
   if (err instanceof UsageError || err instanceof TokenRequestError) {
-    process.stderr.write(`tokenscope: ${err.message}\n${err instanceof UsageError ? "Run 'tokenscope help' for usage.\n" : ""}`);
+    process.stderr.write(
+      `tokenscope: ${err.message}\n${err instanceof UsageError ? "Run 'tokenscope help' for usage.\n" : ""}`,
+    );
     return 2;
   }
   if (err instanceof KeyError || err instanceof StoreConflictError) {

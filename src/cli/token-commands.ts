@@ -2,7 +2,15 @@
 import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { openBackends } from "../backends.ts";
-import { STORE_FLAGS, UsageError, durationFlag, parseFlags, storeConfig, stringFlag, type Values } from "../config.ts";
+import {
+  STORE_FLAGS,
+  UsageError,
+  durationFlag,
+  parseFlags,
+  storeConfig,
+  stringFlag,
+  type Values,
+} from "../config.ts";
 import { createLogger } from "../observability/logger.ts";
 import { createTokenService, type TokenService } from "../tokens/token-service.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
@@ -51,7 +59,7 @@ export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv):
   const config = storeConfig(values, env);
   // The CLI's own diagnostics (scope problems, audit lines) go to stderr; results to stdout.
   const logger = createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel });
-  const backends = await openBackends(config, logger);
+  const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
   try {
     const service = createTokenService({
       store: backends.store,
@@ -80,7 +88,8 @@ export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv):
 
 function oneId(ctx: Ctx, usage: string): string {
   const [id, ...extra] = ctx.args;
-  if (id === undefined || extra.length > 0) throw new UsageError(`usage: tokenscope token ${usage}`);
+  if (id === undefined || extra.length > 0)
+    throw new UsageError(`usage: tokenscope token ${usage}`);
   return id;
 }
 
@@ -102,7 +111,9 @@ async function issueCmd(ctx: Ctx): Promise<void> {
   const scope = stringFlag(ctx.values, "scope");
   const owner = stringFlag(ctx.values, "owner");
   if (!scope || !owner || ctx.args.length > 0) {
-    throw new UsageError("usage: tokenscope token issue --scope NS/NAME --owner WHO [--ttl 24h] [--label k=v]");
+    throw new UsageError(
+      "usage: tokenscope token issue --scope NS/NAME --owner WHO [--ttl 24h] [--label k=v]",
+    );
   }
   const ttl = stringFlag(ctx.values, "ttl");
   const { token, record } = await ctx.service.issue({
@@ -113,8 +124,13 @@ async function issueCmd(ctx: Ctx): Promise<void> {
     description: stringFlag(ctx.values, "description"),
     createdBy: ctx.by,
   });
-  if (ctx.json) return print(JSON.stringify({ token, record: recordJson(record, ctx.now) }, null, 2));
-  print(`token: ${token}\n\nThis is the only time the token is shown. Store it in a secret manager now.`);
+  if (ctx.json) {
+    print(JSON.stringify({ token, record: recordJson(record, ctx.now) }, null, 2));
+    return;
+  }
+  print(
+    `token: ${token}\n\nThis is the only time the token is shown. Store it in a secret manager now.`,
+  );
   print(describeRecord(record, ctx.scopes, ctx.now).join("\n"));
 }
 
@@ -124,30 +140,64 @@ async function rotateCmd(ctx: Ctx): Promise<void> {
   const graceMs = grace === undefined ? undefined : durationFlag(ctx.values, "grace", grace);
   const { issued, old } = await ctx.service.rotate(id, { graceMs, by: ctx.by });
   if (ctx.json) {
-    return print(JSON.stringify({ token: issued.token, record: recordJson(issued.record, ctx.now), replaced: recordJson(old, ctx.now) }, null, 2));
+    print(
+      JSON.stringify(
+        {
+          token: issued.token,
+          record: recordJson(issued.record, ctx.now),
+          replaced: recordJson(old, ctx.now),
+        },
+        null,
+        2,
+      ),
+    );
+    return;
   }
   print(`token: ${issued.token}\n\nThis is the only time the token is shown.`);
-  print(`${old.id} keeps working until ${new Date(old.graceUntil ?? old.expiresAt).toISOString()}, then only ${issued.record.id} does.`);
+  print(
+    `${old.id} keeps working until ${new Date(old.graceUntil ?? old.expiresAt).toISOString()}, then only ${issued.record.id} does.`,
+  );
 }
 
 async function revokeCmd(ctx: Ctx): Promise<void> {
   const record = await ctx.service.revoke(oneId(ctx, "revoke ID"), ctx.by);
-  if (ctx.json) return print(JSON.stringify(recordJson(record, ctx.now), null, 2));
-  print(`revoked ${record.id} (scope ${record.scope}, owner ${record.owner}) at ${new Date(record.revokedAt ?? ctx.now).toISOString()}`);
+  if (ctx.json) {
+    print(JSON.stringify(recordJson(record, ctx.now), null, 2));
+    return;
+  }
+  print(
+    `revoked ${record.id} (scope ${record.scope}, owner ${record.owner}) at ${new Date(record.revokedAt ?? ctx.now).toISOString()}`,
+  );
 }
 
 async function listCmd(ctx: Ctx): Promise<void> {
-  if (ctx.args.length > 0) throw new UsageError("usage: tokenscope token list [--scope NS/NAME] [--owner WHO]");
+  if (ctx.args.length > 0)
+    throw new UsageError("usage: tokenscope token list [--scope NS/NAME] [--owner WHO]");
   const scope = stringFlag(ctx.values, "scope");
   const owner = stringFlag(ctx.values, "owner");
-  const records = await ctx.store.list({ ...(scope ? { scope } : {}), ...(owner ? { owner } : {}) });
+  const records = await ctx.store.list({
+    ...(scope ? { scope } : {}),
+    ...(owner ? { owner } : {}),
+  });
   records.sort((a, b) => a.createdAt - b.createdAt);
-  if (ctx.json) return print(JSON.stringify(records.map((r) => recordJson(r, ctx.now)), null, 2));
+  if (ctx.json) {
+    print(
+      JSON.stringify(
+        records.map((r) => recordJson(r, ctx.now)),
+        null,
+        2,
+      ),
+    );
+    return;
+  }
   print(printRecordTable(records, ctx.now));
 }
 
 async function inspectCmd(ctx: Ctx): Promise<void> {
   const record = await ctx.service.get(oneId(ctx, "inspect ID"));
-  if (ctx.json) return print(JSON.stringify(recordJson(record, ctx.now), null, 2));
+  if (ctx.json) {
+    print(JSON.stringify(recordJson(record, ctx.now), null, 2));
+    return;
+  }
   print(describeRecord(record, ctx.scopes, ctx.now).join("\n"));
 }

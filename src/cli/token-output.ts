@@ -33,8 +33,16 @@ export function printRecordTable(records: readonly TokenRecord[], now: number): 
       r.lastUsedAt === undefined ? "never" : relative(r.lastUsedAt, now),
     ]);
   }
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
+  const widths =
+    rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 function relative(at: number, now: number): string {
@@ -56,11 +64,15 @@ export function describeRecord(record: TokenRecord, scopes: ScopeIndex, now: num
   ];
   if (record.description) lines.push(`description: ${record.description}`);
   const labels = Object.entries(record.labels);
-  if (labels.length > 0) lines.push(`labels:      ${labels.map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  if (labels.length > 0)
+    lines.push(`labels:      ${labels.map(([k, v]) => `${k}=${v}`).join(", ")}`);
   if (record.revokedAt !== undefined) lines.push(`revoked:     ${iso(record.revokedAt)}`);
-  if (record.replacedBy) lines.push(`replaced by: ${record.replacedBy}, works until ${iso(record.graceUntil)}`);
+  if (record.replacedBy)
+    lines.push(`replaced by: ${record.replacedBy}, works until ${iso(record.graceUntil)}`);
   if (record.replaces) lines.push(`replaces:    ${record.replaces}`);
-  lines.push(`last used:   ${record.lastUsedAt === undefined ? "never" : `${iso(record.lastUsedAt)} from ${record.lastSource ?? "?"}`}`);
+  lines.push(
+    `last used:   ${record.lastUsedAt === undefined ? "never" : `${iso(record.lastUsedAt)} from ${record.lastSource ?? "?"}`}`,
+  );
   lines.push("", ...capabilities(record, scopes, state));
   return lines;
 }

@@ -48,7 +48,9 @@ export function readCredential(
   const match = BEARER_RE.exec(authorization[0] ?? "");
   if (!match) {
     // Another scheme (Basic, ...) carries no tokenscope token at all.
-    return /^Bearer(\s|$)/i.test(authorization[0] ?? "") ? deny("malformed_token") : deny("missing_token");
+    return /^Bearer(\s|$)/i.test(authorization[0] ?? "")
+      ? deny("malformed_token")
+      : deny("missing_token");
   }
   const token = parseToken(match[1] ?? "");
   if (!token) return deny("malformed_token");

@@ -1,5 +1,11 @@
 // Go/Kubernetes-style durations ("720h", "1h30m", "90s", "250ms"), as kubectl users write them.
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
 const DURATION_RE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
 const PART_RE = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 
@@ -18,7 +24,11 @@ export function formatDuration(ms: number): string {
   if (ms <= 0) return "0s";
   const parts: string[] = [];
   let rest = ms;
-  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+  for (const [unit, size] of [
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) parts.push(`${n}${unit}`);
     rest -= n * size;

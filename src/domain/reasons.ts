@@ -22,7 +22,8 @@ export type DenyReason = (typeof DENY_REASONS)[number];
 export type Reason = "ok" | DenyReason;
 
 /** The gRPC code names of SPEC §4; converted to numbers at the wire edge. */
-export type GrpcCodeName = "UNAUTHENTICATED" | "PERMISSION_DENIED" | "RESOURCE_EXHAUSTED" | "UNAVAILABLE";
+export type GrpcCodeName =
+  "UNAUTHENTICATED" | "PERMISSION_DENIED" | "RESOURCE_EXHAUSTED" | "UNAVAILABLE";
 
 export interface ReasonInfo {
   readonly httpStatus: number;
@@ -54,7 +55,11 @@ export const REASON_INFO: Readonly<Record<DenyReason, ReasonInfo>> = {
     message: "the token was rotated and its grace period is over",
   },
   expired: { httpStatus: 401, grpc: "UNAUTHENTICATED", message: "the token has expired" },
-  not_yet_valid: { httpStatus: 401, grpc: "UNAUTHENTICATED", message: "the token is not valid yet" },
+  not_yet_valid: {
+    httpStatus: 401,
+    grpc: "UNAUTHENTICATED",
+    message: "the token is not valid yet",
+  },
   scope_not_found: {
     httpStatus: 403,
     grpc: "PERMISSION_DENIED",

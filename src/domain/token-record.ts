@@ -45,7 +45,12 @@ export function recordEndsAt(record: TokenRecord): number {
 }
 
 /** The rotated-out record: keeps working until graceUntil, never past its own expiry. */
-export function rotatedOut(record: TokenRecord, newId: string, now: number, graceMs: number): TokenRecord {
+export function rotatedOut(
+  record: TokenRecord,
+  newId: string,
+  now: number,
+  graceMs: number,
+): TokenRecord {
   return {
     ...record,
     replacedBy: newId,

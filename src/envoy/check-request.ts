@@ -41,7 +41,10 @@ export function buildCheckRequest(p: CheckRequestParams): Record<string, unknown
   };
   if (p.rawHeaders) {
     http.header_map = {
-      headers: Object.entries(headers).map(([key, value]) => ({ key, raw_value: Buffer.from(value, "latin1") })),
+      headers: Object.entries(headers).map(([key, value]) => ({
+        key,
+        raw_value: Buffer.from(value, "latin1"),
+      })),
     };
   } else {
     http.headers = headers;
@@ -49,14 +52,19 @@ export function buildCheckRequest(p: CheckRequestParams): Record<string, unknown
   return {
     attributes: {
       source: {
-        address: { socket_address: { address: p.sourceIp ?? "127.0.0.1", port_value: 40000 + (now % 20000) } },
+        address: {
+          socket_address: { address: p.sourceIp ?? "127.0.0.1", port_value: 40000 + (now % 20000) },
+        },
         ...(p.sourcePrincipal ? { principal: p.sourcePrincipal } : {}),
       },
       destination: {
         address: { socket_address: { address: "127.0.0.1", port_value: 8080 } },
         ...(p.destinationPrincipal ? { principal: p.destinationPrincipal } : {}),
       },
-      request: { time: { seconds: String(Math.floor(now / 1000)), nanos: (now % 1000) * 1e6 }, http },
+      request: {
+        time: { seconds: String(Math.floor(now / 1000)), nanos: (now % 1000) * 1e6 },
+        http,
+      },
       ...(p.namespace ? { context_extensions: { namespace: p.namespace } } : {}),
     },
   };

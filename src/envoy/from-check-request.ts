@@ -65,7 +65,8 @@ export function headerValues(http: HttpRequest | undefined, name: string): strin
 export function fromCheckRequest(request: unknown): CheckView {
   const attrs = (request as DecodedCheckRequest | null | undefined)?.attributes;
   const http = attrs?.request?.http;
-  const host = str(http?.host) || headerValues(http, ":authority")[0] || headerValues(http, "host")[0];
+  const host =
+    str(http?.host) || headerValues(http, ":authority")[0] || headerValues(http, "host")[0];
   return {
     authorization: headerValues(http, "authorization"),
     route: {

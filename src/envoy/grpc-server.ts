@@ -29,7 +29,10 @@ export async function startGrpcServer(opts: {
     "grpc.max_metadata_size": 64 * 1024,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  const health = new HealthImplementation({ "": "NOT_SERVING", [AUTHORIZATION_SERVICE]: "NOT_SERVING" });
+  const health = new HealthImplementation({
+    "": "NOT_SERVING",
+    [AUTHORIZATION_SERVICE]: "NOT_SERVING",
+  });
   health.addToServer(server);
   server.addService(authorizationService(), {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {

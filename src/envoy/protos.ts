@@ -37,11 +37,20 @@ export function extAuthzPackageDefinition(): protoLoader.PackageDefinition {
 
 export function authorizationService(): grpc.ServiceDefinition {
   const def = extAuthzPackageDefinition()["envoy.service.auth.v3.Authorization"];
-  if (!def || !("Check" in def)) throw new Error("envoy.service.auth.v3.Authorization not found in protos");
-  return def as grpc.ServiceDefinition;
+  if (!def || !("Check" in def))
+    throw new Error("envoy.service.auth.v3.Authorization not found in protos");
+  return def;
 }
 
 /** A client for the Authorization service (used by `tokenscope check` and the tests). */
 export function authorizationClientConstructor(): grpc.ServiceClientConstructor {
   return grpc.makeClientConstructor(authorizationService(), "envoy.service.auth.v3.Authorization");
+}
+
+/** envoy.type.v3.StatusCode is decoded by name ("Forbidden"); its number is the HTTP status. */
+export function httpStatusNumber(code: string | number | undefined): number | undefined {
+  if (typeof code === "number" || code === undefined) return code;
+  const def = extAuthzPackageDefinition()["envoy.type.v3.StatusCode"] as
+    { type?: { value?: { name: string; number: number }[] } } | undefined;
+  return def?.type?.value?.find((v) => v.name === code)?.number;
 }

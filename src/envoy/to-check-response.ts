@@ -56,7 +56,8 @@ export function toCheckResponse(decision: Decision): object {
     addHeader(HEADER_REASON, decision.reason),
     addHeader("content-type", "application/json"),
   ];
-  if (info.httpStatus === 401) headers.push(addHeader("www-authenticate", wwwAuthenticate(decision.reason)));
+  if (info.httpStatus === 401)
+    headers.push(addHeader("www-authenticate", wwwAuthenticate(decision.reason)));
   if (info.httpStatus === 503) headers.push(addHeader("retry-after", "1"));
   return {
     status: { code: GRPC_CODE[info.grpc], message: decision.reason },

@@ -6,7 +6,8 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
 export const LOG_LEVELS = Object.keys(LEVEL_RANK) as LogLevel[];
 
-const SECRET_KEYS = /^(authorization|proxy-authorization|cookie|set-cookie|token|secret|password|hmac.*|.*_secret|x-api-key)$/i;
+const SECRET_KEYS =
+  /^(authorization|proxy-authorization|cookie|set-cookie|token|secret|password|hmac.*|.*_secret|x-api-key)$/i;
 const TOKEN_ANYWHERE = new RegExp(TOKEN_SCAN_REGEX.source, "g");
 const BEARER_ANYWHERE = /\bBearer\s+\S+/gi;
 
@@ -18,7 +19,9 @@ export interface Logger {
 
 export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === "string") {
-    return value.replace(TOKEN_ANYWHERE, "[REDACTED]").replace(BEARER_ANYWHERE, "Bearer [REDACTED]");
+    return value
+      .replace(TOKEN_ANYWHERE, "[REDACTED]")
+      .replace(BEARER_ANYWHERE, "Bearer [REDACTED]");
   }
   if (value instanceof Error) return redactValue(value.message, depth);
   if (value === null || typeof value !== "object" || depth > 4) return value;

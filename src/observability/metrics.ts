@@ -43,7 +43,12 @@ export function createMetrics(): Metrics {
     recordCheck(decision, namespace, seconds) {
       const label = decisionLabel(decision);
       const reason = decision.dryRunDeny ?? decision.reason;
-      checks.inc({ decision: label, reason, namespace: namespace ?? "", scope: decision.token?.scope ?? "" });
+      checks.inc({
+        decision: label,
+        reason,
+        namespace: namespace ?? "",
+        scope: decision.token?.scope ?? "",
+      });
       duration.observe({ decision: label }, seconds);
     },
     storeError(op) {

@@ -1,16 +1,20 @@
 // Background readiness probe of the token store: /readyz and gRPC health never wait on Redis.
+// Probes often while the store is down, so readiness returns soon after it does.
 import type { TokenStore } from "./token-store.ts";
 
 export class StoreHealth {
   healthy = false;
   readonly #store: TokenStore;
-  readonly #intervalMs: number;
+  readonly #healthyIntervalMs: number;
+  readonly #unhealthyIntervalMs: number;
   #timer: NodeJS.Timeout | undefined;
-  #listeners: (() => void)[] = [];
+  #stopped = false;
+  readonly #listeners: (() => void)[] = [];
 
-  constructor(store: TokenStore, opts: { intervalMs: number }) {
+  constructor(store: TokenStore, opts: { healthyIntervalMs: number; unhealthyIntervalMs: number }) {
     this.#store = store;
-    this.#intervalMs = opts.intervalMs;
+    this.#healthyIntervalMs = opts.healthyIntervalMs;
+    this.#unhealthyIntervalMs = opts.unhealthyIntervalMs;
   }
 
   onChange(listener: () => void): void {
@@ -19,12 +23,11 @@ export class StoreHealth {
 
   async start(): Promise<void> {
     await this.#probe();
-    this.#timer = setInterval(() => void this.#probe(), this.#intervalMs);
-    this.#timer.unref();
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    this.#stopped = true;
+    clearTimeout(this.#timer);
   }
 
   async #probe(): Promise<void> {
@@ -37,7 +40,11 @@ export class StoreHealth {
     }
     if (healthy !== this.healthy) {
       this.healthy = healthy;
-      for (const l of this.#listeners) l();
+      for (const listener of this.#listeners) listener();
     }
+    if (this.#stopped) return;
+    const next = healthy ? this.#healthyIntervalMs : this.#unhealthyIntervalMs;
+    this.#timer = setTimeout(() => void this.#probe(), next);
+    this.#timer.unref();
   }
 }

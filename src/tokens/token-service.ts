@@ -42,7 +42,10 @@ const LABEL_VALUE_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 export function readyScope(scopes: ScopeIndex, key: string): CompiledScope {
   const entry = scopes.get(key);
-  if (!entry) throw new TokenRequestError(`scope ${key} does not exist (expected NAMESPACE/NAME of a TokenScope)`);
+  if (!entry)
+    throw new TokenRequestError(
+      `scope ${key} does not exist (expected NAMESPACE/NAME of a TokenScope)`,
+    );
   if (!entry.ready) {
     const why = entry.problems.map((p) => `${p.field}: ${p.message}`).join("; ");
     throw new TokenRequestError(`scope ${key} is not ready: ${why}`);
@@ -53,12 +56,17 @@ export function readyScope(scopes: ScopeIndex, key: string): CompiledScope {
 export function createTokenService(deps: TokenServiceDeps) {
   const { store, logger } = deps;
 
-  async function issue(req: IssueRequest, rotation?: { old: TokenRecord; graceMs?: number }): Promise<Issued> {
+  async function issue(
+    req: IssueRequest,
+    rotation?: { old: TokenRecord; graceMs?: number },
+  ): Promise<Issued> {
     const scope = readyScope(deps.scopes, req.scope);
     if (!req.owner.trim()) throw new TokenRequestError("--owner: every token needs an owner");
     for (const [k, v] of Object.entries(req.labels)) {
-      if (!LABEL_KEY_RE.test(k)) throw new TokenRequestError(`--label: "${k}" is not a valid label key`);
-      if (!LABEL_VALUE_RE.test(v)) throw new TokenRequestError(`--label: "${v}" is not a valid value for ${k}`);
+      if (!LABEL_KEY_RE.test(k))
+        throw new TokenRequestError(`--label: "${k}" is not a valid label key`);
+      if (!LABEL_VALUE_RE.test(v))
+        throw new TokenRequestError(`--label: "${v}" is not a valid value for ${k}`);
     }
     const ttl = req.ttlMs ?? scope.tokenPolicy.defaultTTLms;
     if (ttl <= 0) throw new TokenRequestError("--ttl: must be positive");
@@ -93,7 +101,8 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   async function existing(id: string): Promise<TokenRecord> {
-    if (!isValidTokenId(id)) throw new TokenRequestError(`"${id}" is not a token id (12 base62 characters)`);
+    if (!isValidTokenId(id))
+      throw new TokenRequestError(`"${id}" is not a token id (12 base62 characters)`);
     const record = await store.get(id);
     if (!record) throw new TokenRequestError(`no token with id ${id}`);
     return record;
@@ -106,10 +115,14 @@ export function createTokenService(deps: TokenServiceDeps) {
       return issued;
     },
 
-    async rotate(id: string, opts: { graceMs?: number; by: string }): Promise<{ issued: Issued; old: TokenRecord }> {
+    async rotate(
+      id: string,
+      opts: { graceMs?: number; by: string },
+    ): Promise<{ issued: Issued; old: TokenRecord }> {
       const old = await existing(id);
       const state = tokenState(old, deps.clock());
-      if (state !== "active") throw new TokenRequestError(`token ${id} is ${state}; only an active token can be rotated`);
+      if (state !== "active")
+        throw new TokenRequestError(`token ${id} is ${state}; only an active token can be rotated`);
       const scope = readyScope(deps.scopes, old.scope);
       // The successor gets the lifetime the old token was issued with, within today's policy.
       const ttlMs = Math.min(old.expiresAt - old.notBefore, scope.tokenPolicy.maxTTLms);
@@ -132,6 +145,19 @@ export function createTokenService(deps: TokenServiceDeps) {
 
 export type TokenService = ReturnType<typeof createTokenService>;
 
-function auditLifecycle(logger: Logger, action: string, record: TokenRecord, by: string, extra: Record<string, unknown> = {}): void {
-  logger.audit({ event: action, token_id: record.id, owner: record.owner, scope: record.scope, by, ...extra });
+function auditLifecycle(
+  logger: Logger,
+  action: string,
+  record: TokenRecord,
+  by: string,
+  extra: Record<string, unknown> = {},
+): void {
+  logger.audit({
+    event: action,
+    token_id: record.id,
+    owner: record.owner,
+    scope: record.scope,
+    by,
+    ...extra,
+  });
 }

@@ -10,7 +10,11 @@ export interface HeaderOption {
 
 export interface CheckResponse {
   status?: { code?: number; message?: string };
-  denied_response?: { status?: { code?: string | number }; headers?: HeaderOption[]; body?: string };
+  denied_response?: {
+    status?: { code?: string | number };
+    headers?: HeaderOption[];
+    body?: string;
+  };
   ok_response?: { headers?: HeaderOption[]; headers_to_remove?: string[] };
 }
 
@@ -21,8 +25,15 @@ export interface CheckClient {
 
 export function checkClient(port: number): CheckClient {
   const Client = authorizationClientConstructor();
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    Check(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: CheckResponse) => void): void;
+  const client = new Client(
+    `127.0.0.1:${port}`,
+    grpc.credentials.createInsecure(),
+  ) as unknown as grpc.Client & {
+    Check(
+      req: object,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res: CheckResponse) => void,
+    ): void;
   };
   return {
     check: (request, timeoutMs = 2000) =>

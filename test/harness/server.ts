@@ -49,7 +49,9 @@ export async function startTestServer(opts: {
     `--environment=${opts.environment ?? "prod"}`,
     `--hmac-key-file=${hmacKeyFile}`,
     `--data-dir=${join(dir, "data")}`,
-    ...(opts.redisUrl ? [`--redis-url=${opts.redisUrl}`, `--redis-prefix={ts-${randomBytes(4).toString("hex")}}:`] : []),
+    ...(opts.redisUrl
+      ? [`--redis-url=${opts.redisUrl}`, `--redis-prefix={ts-${randomBytes(4).toString("hex")}}:`]
+      : []),
     ...(opts.extraArgs ?? []),
   ];
   const logLines: string[] = [];
@@ -59,9 +61,9 @@ export async function startTestServer(opts: {
 
 /** A second connection to the server's store and scopes, as the CLI would open them. */
 export async function openServerBackends(server: TestServer) {
-  const logger = createLogger({ level: "error" });
+  const logger = createLogger({ level: "error", write: () => undefined });
   const config = serveConfig(server.args, {});
-  const backends = await openBackends(config, logger);
+  const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
   const tokens = createTokenService({
     store: backends.store,
     scopes: backends.scopes,

@@ -8,10 +8,19 @@ import { formatToken, hashSecret } from "../../src/domain/token.ts";
 import { buildCheckRequest, type CheckRequestParams } from "../../src/envoy/check-request.ts";
 import { startRedis, type RedisServer } from "../harness/redis.ts";
 import { openServerBackends, startTestServer, type TestServer } from "../harness/server.ts";
-import { checkClient, headerMap, type CheckClient, type CheckResponse } from "../harness/check-client.ts";
+import {
+  checkClient,
+  headerMap,
+  type CheckClient,
+  type CheckResponse,
+} from "../harness/check-client.ts";
 import { checkRequestFixture } from "../harness/fixtures.ts";
 
-const HTTP_ENUM: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 503: "ServiceUnavailable" };
+const HTTP_ENUM: Record<number, string> = {
+  401: "Unauthorized",
+  403: "Forbidden",
+  503: "ServiceUnavailable",
+};
 const GRPC: Record<string, number> = { UNAUTHENTICATED: 16, PERMISSION_DENIED: 7, UNAVAILABLE: 14 };
 
 let redis: RedisServer;
@@ -29,32 +38,42 @@ const READ_ROUTE: CheckRequestParams = {
 
 function assertDenied(res: CheckResponse, reason: string, http: number, grpcName: string): void {
   assert.equal(res.status?.code, GRPC[grpcName], `grpc status for ${reason}`);
-  assert.equal(res.status.message, reason);
+  assert.equal(res.status?.message, reason);
   assert.equal(res.ok_response, undefined);
   assert.equal(res.denied_response?.status?.code, HTTP_ENUM[http]);
-  const headers = headerMap(res.denied_response.headers);
+  const headers = headerMap(res.denied_response?.headers);
   assert.equal(headers["x-tokenscope-reason"], reason);
   assert.equal(headers["content-type"], "application/json");
   assert.equal("www-authenticate" in headers, http === 401, "www-authenticate only on 401");
   if (http === 401) assert.match(headers["www-authenticate"] ?? "", /^Bearer realm="tokenscope"/);
-  const body = JSON.parse(res.denied_response.body ?? "") as { error: string; reason: string };
+  const body = JSON.parse(res.denied_response?.body ?? "") as { error: string; reason: string };
   assert.equal(body.reason, reason);
   assert.ok(body.error.length > 0);
 }
 
-function assertAllowed(res: CheckResponse, tokenId: string, scope: string, owner: string): Record<string, string> {
+function assertAllowed(
+  res: CheckResponse,
+  tokenId: string,
+  scope: string,
+  owner: string,
+): Record<string, string> {
   assert.equal(res.status?.code, 0);
   assert.equal(res.denied_response, undefined);
   const headers = headerMap(res.ok_response?.headers);
   assert.equal(headers["x-tokenscope-token-id"], tokenId);
   assert.equal(headers["x-tokenscope-scope"], scope);
   assert.equal(headers["x-tokenscope-owner"], owner);
-  for (const h of res.ok_response?.headers ?? []) assert.equal(h.append_action, "OVERWRITE_IF_EXISTS_OR_ADD");
-  assert.ok(res.ok_response?.headers_to_remove?.includes("authorization"), "the upstream never sees the secret");
+  for (const h of res.ok_response?.headers ?? [])
+    assert.equal(h.append_action, "OVERWRITE_IF_EXISTS_OR_ADD");
+  assert.ok(
+    res.ok_response?.headers_to_remove?.includes("authorization"),
+    "the upstream never sees the secret",
+  );
   return headers;
 }
 
-const req = (p: Partial<CheckRequestParams> & { token?: string }) => buildCheckRequest({ ...READ_ROUTE, ...p });
+const req = (p: Partial<CheckRequestParams> & { token?: string }) =>
+  buildCheckRequest({ ...READ_ROUTE, ...p });
 
 before(async () => {
   redis = await startRedis({ durable: true });
@@ -79,14 +98,26 @@ before(async () => {
     const secret = "S".repeat(32);
     const parsed = { environment: "prod", id, secret };
     await backends.store.create({
-      id, hash: hashSecret(backends.hmacKey, parsed), scope: "prod/reports-read", owner: "test", environment: "prod",
-      labels: {}, description: "", createdAt: now - 1000, createdBy: "test", notBefore: now - 1000, expiresAt: now + 3_600_000,
+      id,
+      hash: hashSecret(backends.hmacKey, parsed),
+      scope: "prod/reports-read",
+      owner: "test",
+      environment: "prod",
+      labels: {},
+      description: "",
+      createdAt: now - 1000,
+      createdBy: "test",
+      notBefore: now - 1000,
+      expiresAt: now + 3_600_000,
       ...patch,
     });
     return formatToken("prod", id, secret);
   };
   tokens.expired = await raw("Expired00001", { notBefore: now - 7200_000, expiresAt: now - 1 });
-  tokens.future = await raw("Future000001", { notBefore: now + 3_600_000, expiresAt: now + 7_200_000 });
+  tokens.future = await raw("Future000001", {
+    notBefore: now + 3_600_000,
+    expiresAt: now + 7_200_000,
+  });
   tokens.noScope = await raw("NoScope00001", { scope: "prod/deleted-scope" });
   tokens.broken = await raw("Broken000001", { scope: "prod/broken" });
 });
@@ -101,21 +132,113 @@ after(async () => {
 describe("Envoy ext_authz Check, every reason of SPEC §4", () => {
   const denyRows: [string, () => object, string, number, string][] = [
     ["no authorization header", () => req({}), "missing_token", 401, "UNAUTHENTICATED"],
-    ["a token with a broken checksum", () => req({ token: (tokens.read ?? "").slice(0, -1) + "0" }), "malformed_token", 401, "UNAUTHENTICATED"],
-    ["a staging token in production", () => req({ token: formatToken("staging", "AAAAAAAAAAAA", "B".repeat(32)) }), "environment_mismatch", 403, "PERMISSION_DENIED"],
-    ["a well-formed token nobody issued", () => req({ token: formatToken("prod", "AAAAAAAAAAAA", "B".repeat(32)) }), "unknown_token", 401, "UNAUTHENTICATED"],
-    ["a known id with the wrong secret", () => req({ token: formatToken("prod", tokens.readId ?? "", "B".repeat(32)) }), "unknown_token", 401, "UNAUTHENTICATED"],
+    [
+      "a token with a broken checksum",
+      () => req({ token: (tokens.read ?? "").slice(0, -1) + "0" }),
+      "malformed_token",
+      401,
+      "UNAUTHENTICATED",
+    ],
+    [
+      "a staging token in production",
+      () => req({ token: formatToken("staging", "AAAAAAAAAAAA", "B".repeat(32)) }),
+      "environment_mismatch",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a well-formed token nobody issued",
+      () => req({ token: formatToken("prod", "AAAAAAAAAAAA", "B".repeat(32)) }),
+      "unknown_token",
+      401,
+      "UNAUTHENTICATED",
+    ],
+    [
+      "a known id with the wrong secret",
+      () => req({ token: formatToken("prod", tokens.readId ?? "", "B".repeat(32)) }),
+      "unknown_token",
+      401,
+      "UNAUTHENTICATED",
+    ],
     ["a revoked token", () => req({ token: tokens.revoked }), "revoked", 401, "UNAUTHENTICATED"],
     ["an expired token", () => req({ token: tokens.expired }), "expired", 401, "UNAUTHENTICATED"],
-    ["a token before its notBefore", () => req({ token: tokens.future }), "not_yet_valid", 401, "UNAUTHENTICATED"],
-    ["a token whose scope was deleted", () => req({ token: tokens.noScope }), "scope_not_found", 403, "PERMISSION_DENIED"],
-    ["a token whose scope is invalid", () => req({ token: tokens.broken }), "scope_not_ready", 403, "PERMISSION_DENIED"],
-    ["a request with no trusted destination namespace", () => req({ token: tokens.read, namespace: undefined }), "unknown_namespace", 403, "PERMISSION_DENIED"],
-    ["a staging-scoped token for a prod destination", () => req({ token: tokens.stagingRead }), "namespace_mismatch", 403, "PERMISSION_DENIED"],
-    ["a deploy token from outside its CIDRs", () => req({ token: tokens.deploy, method: "POST", path: "/v1/deployments/x", sourceIp: "192.0.2.1", sourcePrincipal: "spiffe://cluster.local/ns/ci/sa/deployer" }), "source_not_allowed", 403, "PERMISSION_DENIED"],
-    ["a deploy token from the right CIDR but another workload", () => req({ token: tokens.deploy, method: "POST", path: "/v1/deployments/x", sourceIp: "10.20.1.1", sourcePrincipal: "spiffe://cluster.local/ns/ci/sa/other" }), "source_not_allowed", 403, "PERMISSION_DENIED"],
-    ["a read-scoped token on POST", () => req({ token: tokens.read, method: "POST" }), "route_not_allowed", 403, "PERMISSION_DENIED"],
-    ["a read-scoped token on another path", () => req({ token: tokens.read, path: "/v1/admin" }), "route_not_allowed", 403, "PERMISSION_DENIED"],
+    [
+      "a token before its notBefore",
+      () => req({ token: tokens.future }),
+      "not_yet_valid",
+      401,
+      "UNAUTHENTICATED",
+    ],
+    [
+      "a token whose scope was deleted",
+      () => req({ token: tokens.noScope }),
+      "scope_not_found",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a token whose scope is invalid",
+      () => req({ token: tokens.broken }),
+      "scope_not_ready",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a request with no trusted destination namespace",
+      () => req({ token: tokens.read, namespace: undefined }),
+      "unknown_namespace",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a staging-scoped token for a prod destination",
+      () => req({ token: tokens.stagingRead }),
+      "namespace_mismatch",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a deploy token from outside its CIDRs",
+      () =>
+        req({
+          token: tokens.deploy,
+          method: "POST",
+          path: "/v1/deployments/x",
+          sourceIp: "192.0.2.1",
+          sourcePrincipal: "spiffe://cluster.local/ns/ci/sa/deployer",
+        }),
+      "source_not_allowed",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a deploy token from the right CIDR but another workload",
+      () =>
+        req({
+          token: tokens.deploy,
+          method: "POST",
+          path: "/v1/deployments/x",
+          sourceIp: "10.20.1.1",
+          sourcePrincipal: "spiffe://cluster.local/ns/ci/sa/other",
+        }),
+      "source_not_allowed",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a read-scoped token on POST",
+      () => req({ token: tokens.read, method: "POST" }),
+      "route_not_allowed",
+      403,
+      "PERMISSION_DENIED",
+    ],
+    [
+      "a read-scoped token on another path",
+      () => req({ token: tokens.read, path: "/v1/admin" }),
+      "route_not_allowed",
+      403,
+      "PERMISSION_DENIED",
+    ],
   ];
   for (const [name, make, reason, http, grpcName] of denyRows) {
     it(`${name} is denied ${reason} (${http})`, async () => {
@@ -124,55 +247,103 @@ describe("Envoy ext_authz Check, every reason of SPEC §4", () => {
   }
 
   it("an Istio sidecar request is allowed, namespace from the destination principal, spoofed headers overwritten", async () => {
-    const res = await client.check(checkRequestFixture("istio-sidecar-get.json", tokens.read ?? ""));
+    const res = await client.check(
+      checkRequestFixture("istio-sidecar-get.json", tokens.read ?? ""),
+    );
     const headers = assertAllowed(res, tokens.readId ?? "", "prod/reports-read", "alice");
     assert.ok(res.ok_response?.headers_to_remove?.includes("x-tokenscope-dry-run-deny"));
     assert.equal(headers["x-tokenscope-dry-run-deny"], undefined);
   });
 
   it("an Envoy gateway request with raw header bytes and context_extensions is allowed", async () => {
-    const res = await client.check(checkRequestFixture("envoy-gateway-raw-headers.json", tokens.read ?? ""));
+    const res = await client.check(
+      checkRequestFixture("envoy-gateway-raw-headers.json", tokens.read ?? ""),
+    );
     assertAllowed(res, tokens.readId ?? "", "prod/reports-read", "alice");
   });
 
   it("the Istio request for a staging token is denied in prod by the destination principal", async () => {
-    const res = await client.check(checkRequestFixture("istio-sidecar-get.json", tokens.stagingRead ?? ""));
+    const res = await client.check(
+      checkRequestFixture("istio-sidecar-get.json", tokens.stagingRead ?? ""),
+    );
     assertDenied(res, "namespace_mismatch", 403, "PERMISSION_DENIED");
   });
 
   it("a deploy token from its CIDR and workload (IPv6) is allowed", async () => {
-    const res = await client.check(req({ token: tokens.deploy, method: "POST", path: "/v1/deployments/web", sourceIp: "fd00:20::7", sourcePrincipal: "spiffe://cluster.local/ns/ci/sa/deployer" }));
+    const res = await client.check(
+      req({
+        token: tokens.deploy,
+        method: "POST",
+        path: "/v1/deployments/web",
+        sourceIp: "fd00:20::7",
+        sourcePrincipal: "spiffe://cluster.local/ns/ci/sa/deployer",
+      }),
+    );
     assert.equal(res.status?.code, 0);
   });
 
   it("a DryRun scope lets a would-deny through and says why upstream", async () => {
-    const res = await client.check(req({ token: tokens.canary, path: "/v1/admin", method: "DELETE" }));
+    const res = await client.check(
+      req({ token: tokens.canary, path: "/v1/admin", method: "DELETE" }),
+    );
     const headers = headerMap(res.ok_response?.headers);
     assert.equal(res.status?.code, 0);
     assert.equal(headers["x-tokenscope-dry-run-deny"], "route_not_allowed");
   });
 
   it("a rotated-out token works until its grace ends and not after", async () => {
-    const issued = await backends.tokens.issue({ scope: "prod/reports-read", owner: "frank", labels: {}, createdBy: "test" });
-    const { issued: next } = await backends.tokens.rotate(issued.record.id, { graceMs: 1500, by: "test" });
-    assert.equal((await client.check(req({ token: issued.token }))).status?.code, 0, "old token inside grace");
+    const issued = await backends.tokens.issue({
+      scope: "prod/reports-read",
+      owner: "frank",
+      labels: {},
+      createdBy: "test",
+    });
+    const { issued: next } = await backends.tokens.rotate(issued.record.id, {
+      graceMs: 1500,
+      by: "test",
+    });
+    assert.equal(
+      (await client.check(req({ token: issued.token }))).status?.code,
+      0,
+      "old token inside grace",
+    );
     assert.equal((await client.check(req({ token: next.token }))).status?.code, 0, "new token");
     await sleep(1600);
-    assertDenied(await client.check(req({ token: issued.token })), "rotated", 401, "UNAUTHENTICATED");
-    assert.equal((await client.check(req({ token: next.token }))).status?.code, 0, "new token still works");
+    assertDenied(
+      await client.check(req({ token: issued.token })),
+      "rotated",
+      401,
+      "UNAUTHENTICATED",
+    );
+    assert.equal(
+      (await client.check(req({ token: next.token }))).status?.code,
+      0,
+      "new token still works",
+    );
   });
 
   it("a revocation takes effect on the next check", async () => {
-    const issued = await backends.tokens.issue({ scope: "prod/reports-read", owner: "gina", labels: {}, createdBy: "test" });
+    const issued = await backends.tokens.issue({
+      scope: "prod/reports-read",
+      owner: "gina",
+      labels: {},
+      createdBy: "test",
+    });
     assert.equal((await client.check(req({ token: issued.token }))).status?.code, 0);
     await backends.tokens.revoke(issued.record.id, "test");
-    assertDenied(await client.check(req({ token: issued.token })), "revoked", 401, "UNAUTHENTICATED");
+    assertDenied(
+      await client.check(req({ token: issued.token })),
+      "revoked",
+      401,
+      "UNAUTHENTICATED",
+    );
   });
 
   it("no log line carries a token or an authorization value", () => {
     const all = server.logLines.join("");
     assert.ok(server.logLines.length > 10, "denies are audited");
-    for (const t of Object.values(tokens)) if (t.startsWith("tks_")) assert.ok(!all.includes(t), "token leaked to the log");
+    for (const t of Object.values(tokens))
+      if (t.startsWith("tks_")) assert.ok(!all.includes(t), "token leaked to the log");
     assert.ok(!all.toLowerCase().includes("bearer tks_"));
   });
 });
@@ -204,6 +375,9 @@ describe("Redis stopped mid-run", () => {
       }
       await sleep(20);
     }
-    assert.ok(recoveredAfter >= 0 && recoveredAfter <= 1000, `allowed again after ${recoveredAfter} ms`);
+    assert.ok(
+      recoveredAfter >= 0 && recoveredAfter <= 1000,
+      `allowed again after ${recoveredAfter} ms`,
+    );
   });
 });

@@ -1,6 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decide, isDecision, readCredential, type DecisionInput, type RecordLookup } from "../../src/domain/decide.ts";
+import {
+  decide,
+  isDecision,
+  readCredential,
+  type DecisionInput,
+  type RecordLookup,
+} from "../../src/domain/decide.ts";
 import { compileTokenScope } from "../../src/domain/scope.ts";
 import { DEFAULT_MAX_TTL_MS, type ScopeEntry } from "../../src/domain/scope-types.ts";
 import { formatToken, hashSecret, parseToken, type ParsedToken } from "../../src/domain/token.ts";
@@ -11,14 +17,23 @@ const KEY = Buffer.alloc(32, 1);
 const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
 const HOUR = 3_600_000;
 
-function scopeManifest(overrides: Record<string, unknown> = {}, spec: Record<string, unknown> = {}) {
+function scopeManifest(
+  overrides: Record<string, unknown> = {},
+  spec: Record<string, unknown> = {},
+) {
   return {
     apiVersion: "tokenscope.dev/v1alpha1",
     kind: "TokenScope",
     metadata: { name: "reports-read", namespace: "prod", generation: 1 },
     spec: {
       owner: "team-analytics",
-      rules: [{ hosts: ["reports.prod.svc.cluster.local"], paths: ["/v1/reports", "/v1/reports/*"], methods: ["GET", "HEAD"] }],
+      rules: [
+        {
+          hosts: ["reports.prod.svc.cluster.local"],
+          paths: ["/v1/reports", "/v1/reports/*"],
+          methods: ["GET", "HEAD"],
+        },
+      ],
       sources: { cidrs: ["10.20.0.0/16", "fd00::/8"] },
       ...spec,
     },
@@ -56,7 +71,11 @@ const allowedInput: DecisionInput = {
   now: T0 + HOUR,
   scope: compiled(),
   namespace: "prod",
-  route: { host: "reports.prod.svc.cluster.local:8080", path: "/v1/reports/2026?x=1", method: "GET" },
+  route: {
+    host: "reports.prod.svc.cluster.local:8080",
+    path: "/v1/reports/2026?x=1",
+    method: "GET",
+  },
   source: { address: "10.20.3.4" },
 };
 
@@ -65,10 +84,18 @@ describe("credential steps (no store needed)", () => {
     ["no authorization header is missing_token", [], "missing_token"],
     ["a Basic credential is missing_token", ["Basic dXNlcjpwYXNz"], "missing_token"],
     ["an empty Bearer is malformed_token", ["Bearer "], "malformed_token"],
-    ["a token with a bad checksum is malformed_token", [bearer.slice(0, -1) + "x"], "malformed_token"],
+    [
+      "a token with a bad checksum is malformed_token",
+      [bearer.slice(0, -1) + "x"],
+      "malformed_token",
+    ],
     ["two authorization headers are malformed_token", [bearer, bearer], "malformed_token"],
     ["Envoy-joined duplicates are malformed_token", [`${bearer},${bearer}`], "malformed_token"],
-    ["a staging token is denied in production", [`Bearer ${formatToken("staging", token.id, token.secret)}`], "environment_mismatch"],
+    [
+      "a staging token is denied in production",
+      [`Bearer ${formatToken("staging", token.id, token.secret)}`],
+      "environment_mismatch",
+    ],
   ];
   for (const [name, auth, reason] of rows) {
     it(name, () => {
@@ -81,7 +108,11 @@ describe("credential steps (no store needed)", () => {
   }
 
   it("the Bearer scheme is case-insensitive and surrounding blanks are tolerated", () => {
-    for (const h of [bearer, bearer.replace("Bearer", "bearer") + " ", bearer.replace("Bearer ", "BEARER \t")]) {
+    for (const h of [
+      bearer,
+      bearer.replace("Bearer", "bearer") + " ",
+      bearer.replace("Bearer ", "BEARER \t"),
+    ]) {
       const result = readCredential([h], "prod");
       assert.ok(!isDecision(result), h);
       assert.deepEqual(result, parseToken(bearer.slice(7)));
@@ -92,29 +123,93 @@ describe("credential steps (no store needed)", () => {
 describe("the decision, in SPEC order", () => {
   const rows: [string, Partial<DecisionInput>, string][] = [
     ["a valid token on an allowed route is allowed", {}, "ok"],
-    ["the store not answering is store_unavailable", { lookup: { unavailable: true } }, "store_unavailable"],
+    [
+      "the store not answering is store_unavailable",
+      { lookup: { unavailable: true } },
+      "store_unavailable",
+    ],
     ["no record is unknown_token", { lookup: { found: false } }, "unknown_token"],
-    ["a wrong secret is unknown_token", { token: { ...token, secret: "t".repeat(32) } }, "unknown_token"],
-    ["a hash made with another key is unknown_token", { hmacKey: Buffer.alloc(32, 2) }, "unknown_token"],
+    [
+      "a wrong secret is unknown_token",
+      { token: { ...token, secret: "t".repeat(32) } },
+      "unknown_token",
+    ],
+    [
+      "a hash made with another key is unknown_token",
+      { hmacKey: Buffer.alloc(32, 2) },
+      "unknown_token",
+    ],
     ["a revoked token is denied", { lookup: found({ revokedAt: T0 + HOUR - 1 }) }, "revoked"],
-    ["revocation wins over expiry", { lookup: found({ revokedAt: T0 }), now: T0 + 48 * HOUR }, "revoked"],
-    ["a rotated-out token works until its grace ends", { lookup: found({ replacedBy: "x".repeat(12), graceUntil: T0 + HOUR + 1 }) }, "ok"],
-    ["a rotated-out token is denied at graceUntil exactly", { lookup: found({ replacedBy: "x".repeat(12), graceUntil: T0 + HOUR }) }, "rotated"],
+    [
+      "revocation wins over expiry",
+      { lookup: found({ revokedAt: T0 }), now: T0 + 48 * HOUR },
+      "revoked",
+    ],
+    [
+      "a rotated-out token works until its grace ends",
+      { lookup: found({ replacedBy: "x".repeat(12), graceUntil: T0 + HOUR + 1 }) },
+      "ok",
+    ],
+    [
+      "a rotated-out token is denied at graceUntil exactly",
+      { lookup: found({ replacedBy: "x".repeat(12), graceUntil: T0 + HOUR }) },
+      "rotated",
+    ],
     ["one millisecond before expiry is allowed", { now: T0 + 24 * HOUR - 1 }, "ok"],
     ["expiry is exclusive: at expiresAt the token is expired", { now: T0 + 24 * HOUR }, "expired"],
     ["one millisecond before notBefore is not_yet_valid", { now: T0 - 1 }, "not_yet_valid"],
     ["at notBefore exactly the token is valid", { now: T0 }, "ok"],
     ["a deleted scope is scope_not_found", { scope: undefined }, "scope_not_found"],
-    ["an invalid scope is scope_not_ready", { scope: { ready: false, key: "prod/reports-read", namespace: "prod", name: "reports-read", problems: [] } }, "scope_not_ready"],
-    ["no destination namespace is unknown_namespace", { namespace: undefined }, "unknown_namespace"],
-    ["a prod scope is denied for a staging destination", { namespace: "staging" }, "namespace_mismatch"],
-    ["a source outside the CIDRs is source_not_allowed", { source: { address: "10.21.0.1" } }, "source_not_allowed"],
+    [
+      "an invalid scope is scope_not_ready",
+      {
+        scope: {
+          ready: false,
+          key: "prod/reports-read",
+          namespace: "prod",
+          name: "reports-read",
+          problems: [],
+        },
+      },
+      "scope_not_ready",
+    ],
+    [
+      "no destination namespace is unknown_namespace",
+      { namespace: undefined },
+      "unknown_namespace",
+    ],
+    [
+      "a prod scope is denied for a staging destination",
+      { namespace: "staging" },
+      "namespace_mismatch",
+    ],
+    [
+      "a source outside the CIDRs is source_not_allowed",
+      { source: { address: "10.21.0.1" } },
+      "source_not_allowed",
+    ],
     ["an IPv6 source inside fd00::/8 is allowed", { source: { address: "fd12::1" } }, "ok"],
     ["no source address is source_not_allowed", { source: {} }, "source_not_allowed"],
-    ["a read-scoped token is denied on POST", { route: { ...allowedInput.route, method: "POST" } }, "route_not_allowed"],
-    ["another host is route_not_allowed", { route: { ...allowedInput.route, host: "orders.prod.svc.cluster.local" } }, "route_not_allowed"],
-    ["/v10 is not under /v1/reports/*", { route: { ...allowedInput.route, path: "/v1/reportsX" } }, "route_not_allowed"],
-    ["a dot-segment escape is route_not_allowed", { route: { ...allowedInput.route, path: "/v1/reports/../admin" } }, "route_not_allowed"],
+    [
+      "a read-scoped token is denied on POST",
+      { route: { ...allowedInput.route, method: "POST" } },
+      "route_not_allowed",
+    ],
+    [
+      "another host is route_not_allowed",
+      { route: { ...allowedInput.route, host: "orders.prod.svc.cluster.local" } },
+      "route_not_allowed",
+    ],
+    [
+      "/v10 is not under /v1/reports/*",
+      { route: { ...allowedInput.route, path: "/v1/reportsX" } },
+      "route_not_allowed",
+    ],
+    [
+      "a dot-segment escape is route_not_allowed",
+      { route: { ...allowedInput.route, path: "/v1/reports/../admin" } },
+      "route_not_allowed",
+    ],
   ];
   for (const [name, patch, reason] of rows) {
     it(name, () => {
@@ -125,7 +220,12 @@ describe("the decision, in SPEC order", () => {
   }
 
   it("the first failure is the reason: an expired token in the wrong namespace is expired", () => {
-    const d = decide({ ...allowedInput, now: T0 + 25 * HOUR, namespace: "staging", route: { ...allowedInput.route, method: "DELETE" } });
+    const d = decide({
+      ...allowedInput,
+      now: T0 + 25 * HOUR,
+      namespace: "staging",
+      route: { ...allowedInput.route, method: "DELETE" },
+    });
     assert.equal(d.reason, "expired");
   });
 
@@ -137,14 +237,22 @@ describe("the decision, in SPEC order", () => {
   });
 
   it("a DryRun scope allows a would-deny and reports it", () => {
-    const d = decide({ ...allowedInput, scope: compiled({ mode: "DryRun" }), route: { ...allowedInput.route, method: "POST" } });
+    const d = decide({
+      ...allowedInput,
+      scope: compiled({ mode: "DryRun" }),
+      route: { ...allowedInput.route, method: "POST" },
+    });
     assert.equal(d.allowed, true);
     assert.equal(d.dryRunDeny, "route_not_allowed");
   });
 
   it("a DryRun scope still denies an invalid token", () => {
     const dry = compiled({ mode: "DryRun" });
-    for (const patch of [{ lookup: found({ revokedAt: T0 }) }, { lookup: { found: false } as RecordLookup }, { now: T0 + 48 * HOUR }]) {
+    for (const patch of [
+      { lookup: found({ revokedAt: T0 }) },
+      { lookup: { found: false } as RecordLookup },
+      { now: T0 + 48 * HOUR },
+    ]) {
       const d = decide({ ...allowedInput, scope: dry, ...patch });
       assert.equal(d.allowed, false);
     }
@@ -153,11 +261,41 @@ describe("the decision, in SPEC order", () => {
 
 describe("destination namespace", () => {
   const rows: [string, Parameters<typeof resolveNamespace>[0], string | undefined][] = [
-    ["sidecar mode is authoritative", { serverNamespace: "prod", contextExtensionNamespace: "staging", destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x" }, "prod"],
-    ["the route's context extension comes next", { contextExtensionNamespace: "staging", destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x" }, "staging"],
-    ["the destination principal is the last resort", { destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x" }, "dev"],
-    ["an invalid context extension is not silently skipped", { contextExtensionNamespace: "Prod!", destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x" }, undefined],
-    ["a principal that is not Istio-shaped names nothing", { destinationPrincipal: "spiffe://cluster.local/workload/x" }, undefined],
+    [
+      "sidecar mode is authoritative",
+      {
+        serverNamespace: "prod",
+        contextExtensionNamespace: "staging",
+        destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x",
+      },
+      "prod",
+    ],
+    [
+      "the route's context extension comes next",
+      {
+        contextExtensionNamespace: "staging",
+        destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x",
+      },
+      "staging",
+    ],
+    [
+      "the destination principal is the last resort",
+      { destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x" },
+      "dev",
+    ],
+    [
+      "an invalid context extension is not silently skipped",
+      {
+        contextExtensionNamespace: "Prod!",
+        destinationPrincipal: "spiffe://cluster.local/ns/dev/sa/x",
+      },
+      undefined,
+    ],
+    [
+      "a principal that is not Istio-shaped names nothing",
+      { destinationPrincipal: "spiffe://cluster.local/workload/x" },
+      undefined,
+    ],
     ["nothing trusted is unknown", {}, undefined],
   ];
   for (const [name, sources, expected] of rows) {

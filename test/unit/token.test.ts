@@ -49,7 +49,10 @@ describe("token format", () => {
     ["missing environment", good.replace("tks_prod_", "tks__")],
     ["non-base62 body", good.slice(0, 20) + "-" + good.slice(21)],
     ["whitespace inside", good.slice(0, 20) + " " + good.slice(21)],
-    ["check digits of another token", good.slice(0, -6) + (vectors.valid[1]?.token ?? "").slice(-6)],
+    [
+      "check digits of another token",
+      good.slice(0, -6) + (vectors.valid[1]?.token ?? "").slice(-6),
+    ],
     ["absurdly long", "tks_prod_" + "a".repeat(100_000)],
   ];
   for (const [name, token] of malformed) {
