@@ -45,9 +45,12 @@ export function printRecordTable(records: readonly TokenRecord[], now: number): 
     .join("\n");
 }
 
+/** Coarse, as kubectl shows ages: seconds only under an hour, never milliseconds. */
 function relative(at: number, now: number): string {
-  const d = at - now;
-  return d >= 0 ? `in ${formatDuration(d)}` : `${formatDuration(-d)} ago`;
+  const d = Math.abs(at - now);
+  const unit = d >= 3_600_000 ? 60_000 : 1000;
+  const text = formatDuration(Math.max(unit, Math.round(d / unit) * unit));
+  return at >= now ? `in ${text}` : `${text} ago`;
 }
 
 /** The record, then in words what the token can and cannot touch. */

@@ -45,11 +45,19 @@ interface ValidScope extends Metadata {
   readonly rateLimit?: RateLimit;
 }
 
-function nameField(report: Report, meta: Fields, key: string, valid: boolean, rule: string) {
+const NAME_RULE =
+  "a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)";
+const NAMESPACE_RULE =
+  "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)";
+
+/** metadata.name or .namespace: the string as given (for the index key) even when invalid. */
+function nameField(report: Report, meta: Fields, key: string, valid: (s: string) => boolean) {
   const value = own(meta, key);
   const field = `metadata.${key}`;
   if (value === undefined || value === "") addProblem(report, field, "is required");
-  else if (!valid) addProblem(report, field, `must be ${rule}`);
+  else if (typeof value !== "string" || !valid(value)) {
+    addProblem(report, field, `must be ${key === "name" ? NAME_RULE : NAMESPACE_RULE}`);
+  }
   return typeof value === "string" ? value : "";
 }
 
@@ -58,29 +66,11 @@ function checkMetadata(report: Report, value: unknown): Metadata {
     addProblem(report, "metadata", "is required, with name and namespace");
     return { name: "", namespace: "", generation: 0, allowBroad: false };
   }
-  const meta = value;
-  const name = own(meta, "name");
-  const namespace = own(meta, "namespace");
-  const nameOk = typeof name === "string" && name.length <= 253 && DNS_SUBDOMAIN_RE.test(name);
-  const nsOk =
-    typeof namespace === "string" && namespace.length <= 63 && DNS_LABEL_RE.test(namespace);
-  const generation = own(meta, "generation");
-  const annotations = own(meta, "annotations");
+  const generation = own(value, "generation");
+  const annotations = own(value, "annotations");
   return {
-    name: nameField(
-      report,
-      meta,
-      "name",
-      nameOk,
-      "a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)",
-    ),
-    namespace: nameField(
-      report,
-      meta,
-      "namespace",
-      nsOk,
-      "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)",
-    ),
+    name: nameField(report, value, "name", (s) => s.length <= 253 && DNS_SUBDOMAIN_RE.test(s)),
+    namespace: nameField(report, value, "namespace", (s) => s.length <= 63 && DNS_LABEL_RE.test(s)),
     generation:
       typeof generation === "number" && Number.isSafeInteger(generation) && generation > 0
         ? generation

@@ -32,7 +32,11 @@ export function parseManifests(text: string): ManifestRead {
   const manifests: Manifest[] = [];
   for (const [i, doc] of [...parseAllDocuments(text)].entries()) {
     const error = doc.errors[0];
-    if (error) return { error: error.message.split("\n")[0] ?? "", line: error.linePos?.[0].line };
+    if (error) {
+      // The first line says what and where; the rest is a source excerpt, too noisy for a log.
+      const message = (error.message.split("\n")[0] ?? "").replace(/:$/, "");
+      return { error: message, line: error.linePos?.[0].line };
+    }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
