@@ -35,7 +35,8 @@ interface Ctx {
   readonly json: boolean;
   readonly values: Values;
   readonly args: string[];
-  readonly now: number;
+  /** Read when printing, after the operation: a record made just now is not in the future. */
+  readonly clock: () => number;
   readonly by: string;
 }
 
@@ -77,7 +78,7 @@ export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv):
       json: output === "json",
       values,
       args: positionals,
-      now: Date.now(),
+      clock: Date.now,
       by: userInfo().username,
     });
     return 0;
@@ -125,13 +126,13 @@ async function issueCmd(ctx: Ctx): Promise<void> {
     createdBy: ctx.by,
   });
   if (ctx.json) {
-    print(JSON.stringify({ token, record: recordJson(record, ctx.now) }, null, 2));
+    print(JSON.stringify({ token, record: recordJson(record, ctx.clock()) }, null, 2));
     return;
   }
   print(
     `token: ${token}\n\nThis is the only time the token is shown. Store it in a secret manager now.`,
   );
-  print(describeRecord(record, ctx.scopes, ctx.now).join("\n"));
+  print(describeRecord(record, ctx.scopes, ctx.clock()).join("\n"));
 }
 
 async function rotateCmd(ctx: Ctx): Promise<void> {
@@ -144,8 +145,8 @@ async function rotateCmd(ctx: Ctx): Promise<void> {
       JSON.stringify(
         {
           token: issued.token,
-          record: recordJson(issued.record, ctx.now),
-          replaced: recordJson(old, ctx.now),
+          record: recordJson(issued.record, ctx.clock()),
+          replaced: recordJson(old, ctx.clock()),
         },
         null,
         2,
@@ -162,11 +163,11 @@ async function rotateCmd(ctx: Ctx): Promise<void> {
 async function revokeCmd(ctx: Ctx): Promise<void> {
   const record = await ctx.service.revoke(oneId(ctx, "revoke ID"), ctx.by);
   if (ctx.json) {
-    print(JSON.stringify(recordJson(record, ctx.now), null, 2));
+    print(JSON.stringify(recordJson(record, ctx.clock()), null, 2));
     return;
   }
   print(
-    `revoked ${record.id} (scope ${record.scope}, owner ${record.owner}) at ${new Date(record.revokedAt ?? ctx.now).toISOString()}`,
+    `revoked ${record.id} (scope ${record.scope}, owner ${record.owner}) at ${new Date(record.revokedAt ?? ctx.clock()).toISOString()}`,
   );
 }
 
@@ -183,21 +184,21 @@ async function listCmd(ctx: Ctx): Promise<void> {
   if (ctx.json) {
     print(
       JSON.stringify(
-        records.map((r) => recordJson(r, ctx.now)),
+        records.map((r) => recordJson(r, ctx.clock())),
         null,
         2,
       ),
     );
     return;
   }
-  print(printRecordTable(records, ctx.now));
+  print(printRecordTable(records, ctx.clock()));
 }
 
 async function inspectCmd(ctx: Ctx): Promise<void> {
   const record = await ctx.service.get(oneId(ctx, "inspect ID"));
   if (ctx.json) {
-    print(JSON.stringify(recordJson(record, ctx.now), null, 2));
+    print(JSON.stringify(recordJson(record, ctx.clock()), null, 2));
     return;
   }
-  print(describeRecord(record, ctx.scopes, ctx.now).join("\n"));
+  print(describeRecord(record, ctx.scopes, ctx.clock()).join("\n"));
 }
