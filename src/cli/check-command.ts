@@ -1,8 +1,9 @@
 // `tokenscope check`: sends one CheckRequest exactly as Envoy would and prints the decision.
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { UsageError, parseFlags, stringFlag } from "../config.ts";
 import { buildCheckRequest } from "../envoy/check-request.ts";
-import { authorizationClientConstructor, httpStatusNumber } from "../envoy/protos.ts";
+import { httpStatusNumber } from "../envoy/protos.ts";
+import { createCheckClient, headerMap, type CheckResponse } from "../envoy/check-client.ts";
 
 const CHECK_FLAGS = {
   addr: { type: "string" },
@@ -17,20 +18,6 @@ const CHECK_FLAGS = {
   timeout: { type: "string" },
   output: { type: "string", short: "o" },
 } as const;
-
-interface HeaderOption {
-  header?: { key?: string; value?: string };
-}
-
-interface CheckResponse {
-  status?: { code?: number; message?: string };
-  denied_response?: {
-    status?: { code?: string | number };
-    headers?: HeaderOption[];
-    body?: string;
-  };
-  ok_response?: { headers?: HeaderOption[]; headers_to_remove?: string[] };
-}
 
 export async function runCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseFlags(argv, CHECK_FLAGS, env);
@@ -55,12 +42,6 @@ export async function runCheck(argv: readonly string[], env: NodeJS.ProcessEnv):
   return allowed ? 0 : 1;
 }
 
-function headersOf(list: HeaderOption[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const h of list ?? []) if (h.header?.key) out[h.header.key] = h.header.value ?? "";
-  return out;
-}
-
 type Summary =
   | {
       decision: "allow";
@@ -82,7 +63,7 @@ function summary(r: CheckResponse, allowed: boolean): Summary {
     return {
       decision: "allow",
       grpcStatus: 0,
-      upstreamHeaders: headersOf(r.ok_response?.headers),
+      upstreamHeaders: headerMap(r.ok_response?.headers),
       removedHeaders: r.ok_response?.headers_to_remove ?? [],
     };
   }
@@ -91,7 +72,7 @@ function summary(r: CheckResponse, allowed: boolean): Summary {
     grpcStatus: r.status?.code ?? null,
     reason: r.status?.message ?? "",
     httpStatus: httpStatusNumber(r.denied_response?.status?.code) ?? null,
-    headers: headersOf(r.denied_response?.headers),
+    headers: headerMap(r.denied_response?.headers),
     body: r.denied_response?.body ?? "",
   };
 }
@@ -116,23 +97,14 @@ function render(s: Summary): string {
   return lines.join("\n") + "\n";
 }
 
-type CheckClient = grpc.Client & {
-  Check(
-    req: object,
-    opts: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res: CheckResponse) => void,
-  ): void;
-};
-
-function send(addr: string, request: object, timeoutMs: number): Promise<CheckResponse> {
-  const Client = authorizationClientConstructor();
-  const client = new Client(addr, grpc.credentials.createInsecure()) as unknown as CheckClient;
-  return new Promise((resolve, reject) => {
-    client.Check(request, { deadline: Date.now() + timeoutMs }, (err, res) => {
-      client.close();
-      if (err)
-        reject(new UsageError(`check: no answer from ${addr}: ${err.details || err.message}`));
-      else resolve(res);
-    });
-  });
+async function send(addr: string, request: object, timeoutMs: number): Promise<CheckResponse> {
+  const client = createCheckClient(addr);
+  try {
+    return await client.check(request, timeoutMs);
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    throw new UsageError(`check: no answer from ${addr}: ${e.details || e.message}`);
+  } finally {
+    client.close();
+  }
 }

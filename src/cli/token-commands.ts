@@ -1,5 +1,4 @@
 // `tokenscope token issue|rotate|revoke|list|inspect` — thin: parse flags, call the token service, print.
-import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { openBackends } from "../backends.ts";
 import {
@@ -12,7 +11,7 @@ import {
   type Values,
 } from "../config.ts";
 import { createLogger } from "../observability/logger.ts";
-import { createTokenService, type TokenService } from "../tokens/token-service.ts";
+import { tokenServiceFor, type TokenService } from "../tokens/token-service.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import { describeRecord, printRecordTable, recordJson } from "./token-output.ts";
@@ -62,15 +61,7 @@ export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv):
   const logger = createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel });
   const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
   try {
-    const service = createTokenService({
-      store: backends.store,
-      scopes: backends.scopes,
-      hmacKey: backends.hmacKey,
-      environment: config.environment,
-      clock: Date.now,
-      randomBytes,
-      logger,
-    });
+    const service = tokenServiceFor(backends, config.environment, logger);
     await run({
       service,
       store: backends.store,

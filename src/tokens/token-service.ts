@@ -1,4 +1,5 @@
 // Token lifecycle (SPEC §3): issue, rotate, revoke. The CLI is a thin shell over this.
+import { randomBytes } from "node:crypto";
 import { formatDuration } from "../domain/duration.ts";
 import { generateToken, hashSecret, isValidTokenId } from "../domain/token.ts";
 import { rotatedOut, tokenState, type TokenRecord } from "../domain/token-record.ts";
@@ -144,6 +145,15 @@ export function createTokenService(deps: TokenServiceDeps) {
 }
 
 export type TokenService = ReturnType<typeof createTokenService>;
+
+/** The token service over opened backends, on the real clock and CSPRNG. */
+export function tokenServiceFor(
+  backends: { store: TokenStore; scopes: ScopeIndex; hmacKey: Uint8Array },
+  environment: string,
+  logger: Logger,
+): TokenService {
+  return createTokenService({ ...backends, environment, clock: Date.now, randomBytes, logger });
+}
 
 function auditLifecycle(
   logger: Logger,

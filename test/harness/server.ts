@@ -7,7 +7,7 @@ import { serveConfig } from "../../src/config.ts";
 import { serve, type RunningServer } from "../../src/main.ts";
 import { createLogger, type Logger } from "../../src/observability/logger.ts";
 import { openBackends } from "../../src/backends.ts";
-import { createTokenService } from "../../src/tokens/token-service.ts";
+import { tokenServiceFor } from "../../src/tokens/token-service.ts";
 
 export const FIXTURE_SCOPES = new URL("../fixtures/scopes/", import.meta.url).pathname;
 
@@ -64,14 +64,6 @@ export async function openServerBackends(server: TestServer) {
   const logger = createLogger({ level: "error", write: () => undefined });
   const config = serveConfig(server.args, {});
   const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
-  const tokens = createTokenService({
-    store: backends.store,
-    scopes: backends.scopes,
-    hmacKey: backends.hmacKey,
-    environment: config.environment,
-    clock: Date.now,
-    randomBytes,
-    logger,
-  });
+  const tokens = tokenServiceFor(backends, config.environment, logger);
   return { ...backends, tokens, close: () => backends.close() };
 }
