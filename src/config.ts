@@ -37,6 +37,7 @@ const SERVE_FLAGS = {
   namespace: { type: "string" },
   "audit-allow-sample": { type: "string" },
   "shutdown-grace": { type: "string" },
+  "shutdown-delay": { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -64,6 +65,8 @@ export interface ServeConfig extends StoreConfig {
   readonly namespace: string | undefined;
   readonly auditAllowSample: number;
   readonly shutdownGraceMs: number;
+  /** After SIGTERM: not ready but still answering, so endpoints drop us before we stop. */
+  readonly shutdownDelayMs: number;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -160,6 +163,7 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     namespace,
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
+    shutdownDelayMs: durationFlag(values, "shutdown-delay", "5s"),
   });
 }
 

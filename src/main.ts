@@ -13,7 +13,11 @@ export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
   ready(): boolean;
-  stop(): Promise<void>;
+  /**
+   * Turns not-ready at once, keeps answering for `delayMs` (while Kubernetes and the mesh take
+   * the endpoint out of rotation), then stops accepting and lets in-flight checks finish.
+   */
+  stop(opts?: { delayMs?: number }): Promise<void>;
 }
 
 export async function serve(
@@ -86,9 +90,11 @@ export async function serve(
     grpcPort: grpcServer.port,
     httpPort: ops.port,
     ready: () => readiness.ready(),
-    async stop() {
+    async stop(opts = {}) {
       draining = true;
       grpcServer.setServing(false);
+      const delayMs = opts.delayMs ?? 0;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       await grpcServer.close(config.shutdownGraceMs);
       storeHealth.stop();
       await ops.close();

@@ -71,9 +71,9 @@ async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv): Promis
   const logger = createLogger({ level: config.logLevel });
   const server = await serve(config, logger);
   return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      logger.log("info", "draining", { signal });
-      server.stop().then(
+    const stop = (signal: string, delayMs: number) => {
+      logger.log("info", "draining", { signal, delay_ms: delayMs });
+      server.stop({ delayMs }).then(
         () => resolve(0),
         (err: unknown) => {
           logger.log("error", "shutdown failed", { err: String(err) });
@@ -81,7 +81,9 @@ async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv): Promis
         },
       );
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    // SIGTERM is Kubernetes ending the pod: wait out endpoint removal. SIGINT is a person at a
+    // terminal: stop now.
+    process.once("SIGTERM", () => stop("SIGTERM", config.shutdownDelayMs));
+    process.once("SIGINT", () => stop("SIGINT", 0));
   });
 }
