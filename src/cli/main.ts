@@ -18,6 +18,8 @@ Commands:
   token revoke ID [-o json]
   token list [--scope NS/NAME] [--owner WHO] [-o json]
   token inspect ID [-o json]
+  token export > FILE           back up every record (hashes and metadata; no secret exists to export)
+  token import FILE|-           restore an export: checked whole first, existing records kept
   check --addr HOST:PORT --token T --method GET --path /x --host H --namespace NS [--source-ip IP]
 
 Store flags (serve and token): --redis-url, --data-dir, --hmac-key-file, --environment, --scopes
