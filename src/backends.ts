@@ -30,6 +30,7 @@ export async function openBackends(
         prefix: config.redisPrefix,
         deadlineMs: config.redisDeadlineMs,
         retentionMs: config.retentionMs,
+        minReplicas: config.redisMinReplicas,
         onError: (op, err) => {
           opts.onStoreError?.(op);
           logger.log("warn", "token store error", { op, err: String(err) });

@@ -7,6 +7,7 @@ import { parseDuration } from "./domain/duration.ts";
 import { isValidEnvironment } from "./domain/token.ts";
 import { isNamespaceName } from "./domain/namespace.ts";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
+import { parseRedisUrl } from "./store/redis-connection.ts";
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -20,6 +21,7 @@ const STORE_FLAGS = {
   "redis-url": { type: "string" },
   "redis-prefix": { type: "string" },
   "redis-deadline": { type: "string" },
+  "redis-min-replicas": { type: "string" },
   "data-dir": { type: "string" },
   "hmac-key-file": { type: "string" },
   environment: { type: "string" },
@@ -48,6 +50,8 @@ export interface StoreConfig {
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
   readonly redisDeadlineMs: number;
+  /** Replicas that must confirm a revocation/rotation; undefined = the topology's default. */
+  readonly redisMinReplicas: number | undefined;
   readonly dataDir: string;
   readonly hmacKeyFile: string | undefined;
   readonly environment: string;
@@ -118,8 +122,21 @@ export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig
     throw new UsageError("--redis-deadline: must be between 1ms and 5s");
   }
   const scopesFlag = stringFlag(values, "scopes");
+  const redisUrl = stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined);
+  if (redisUrl !== undefined) {
+    try {
+      parseRedisUrl(redisUrl);
+    } catch (err) {
+      throw new UsageError(`--redis-url: ${(err as Error).message}`);
+    }
+  }
+  const minReplicasText = stringFlag(values, "redis-min-replicas");
+  if (minReplicasText !== undefined && !/^\d{1,2}$/.test(minReplicasText)) {
+    throw new UsageError("--redis-min-replicas: must be a number of replicas (0 turns WAIT off)");
+  }
   return {
-    redisUrl: stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined),
+    redisUrl,
+    redisMinReplicas: minReplicasText === undefined ? undefined : Number(minReplicasText),
     redisPrefix: stringFlag(values, "redis-prefix") ?? "{tokenscope}:",
     redisDeadlineMs,
     dataDir: resolve(stringFlag(values, "data-dir") ?? ".tokenscope"),

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Redis } from "ioredis";
+import { connectRedis, parseRedisUrl } from "./redis-connection.ts";
 import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
 import { decodeRecord, encodeRecord, matchesFilter, RecordDecodeError } from "./record-json.ts";
 import {
@@ -23,6 +23,11 @@ export interface RedisStoreOptions {
   readonly clock?: () => number;
   /** Told about every failure; records hold only hashes, so errors carry no secrets. */
   readonly onError?: (op: string, err: unknown) => void;
+  /**
+   * Replicas that must confirm a revocation or rotation (Redis WAIT) before it is reported
+   * done. Default: 1 with Sentinel or Cluster, 0 for a single server.
+   */
+  readonly minReplicas?: number;
 }
 
 interface Script {
@@ -91,20 +96,12 @@ function deadlineRace<T>(work: Promise<T>, ms: number, op: string): Promise<T> {
   });
 }
 
-function connect(url: string, deadlineMs: number): Redis {
-  return new Redis(url, {
-    lazyConnect: false,
-    commandTimeout: deadlineMs,
-    // A request never waits for a connection: fail now, the decision is store_unavailable.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    connectTimeout: 1000,
-    // commandTimeout fails requests on a hung server but keeps the dead socket forever; this
-    // drops a socket that stays silent after a write so the reconnect below can replace it.
-    socketTimeout: Math.max(1000, deadlineMs * 10),
-    retryStrategy: (attempt: number) => Math.min(attempt * 50, 200),
-  });
+/** A write the primary took but too few replicas confirmed: it could be lost in a failover. */
+export class ReplicationError extends StoreUnavailableError {
+  constructor(op: string, confirmed: number, wanted: number, waitedMs: number) {
+    super(op);
+    this.message = `${op} was written to the Redis primary but confirmed by ${confirmed} of ${wanted} replicas within ${waitedMs} ms; it may not survive a failover (repeat it, or check replication)`;
+  }
 }
 
 export function createRedisStore(opts: RedisStoreOptions): TokenStore {
@@ -112,7 +109,11 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
   const deadlineMs = opts.deadlineMs ?? 100;
   const clock = opts.clock ?? Date.now;
   const onError = opts.onError ?? (() => undefined);
-  const redis = connect(opts.url, deadlineMs);
+  const redis = connectRedis(opts.url, deadlineMs);
+  const minReplicas = opts.minReplicas ?? (parseRedisUrl(opts.url).topology === "single" ? 0 : 1);
+  // WAIT's own timeout, inside the deadline (which is also the client's commandTimeout), so an
+  // unconfirmed write is reported as such rather than as a timeout.
+  const replicationTimeoutMs = Math.max(1, deadlineMs - 10);
   const setKey = `${prefix}tokens`;
   const key = (id: string): string => `${prefix}token:${id}`;
   const expireAt = (r: TokenRecord): string => String(recordEndsAt(r) + opts.retentionMs);
@@ -175,6 +176,32 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
     throw new Error(`token ${id} kept changing during revoke`);
   }
 
+  /**
+   * Redis replicates asynchronously: a failover can lose an acknowledged write. WAIT, sent on
+   * the connection that wrote and (in a pipeline with the key) to the node owning its slot,
+   * holds the answer until enough replicas have it.
+   */
+  async function confirmReplicated(op: string, id: string): Promise<void> {
+    if (minReplicas === 0) return;
+    let confirmed: unknown;
+    try {
+      const replies = await deadlineRace(
+        redis.pipeline().exists(key(id)).wait(minReplicas, replicationTimeoutMs).exec(),
+        deadlineMs,
+        `${op} replication`,
+      );
+      const [err, value] = replies?.[1] ?? [new Error("no reply to WAIT"), undefined];
+      if (err) throw err;
+      confirmed = value;
+    } catch (err) {
+      onError(`${op} replication`, err);
+      throw new StoreUnavailableError(`${op} replication`, { cause: err });
+    }
+    if (typeof confirmed !== "number" || confirmed < minReplicas) {
+      throw new ReplicationError(op, Number(confirmed), minReplicas, replicationTimeoutMs);
+    }
+  }
+
   async function listPage(cursor: string, filter?: TokenFilter): Promise<[string, TokenRecord[]]> {
     const [next, found] = await redis.sscan(setKey, cursor, "COUNT", PAGE_SIZE);
     const ids = [...new Set(found)];
@@ -231,9 +258,13 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
         const why = typeof outcome === "string" ? ROTATE_REFUSALS[outcome] : undefined;
         if (why === undefined) throw new Error(`unexpected rotate reply ${String(outcome)}`);
         throw new StoreConflictError(`cannot rotate token ${previous.id}: it ${why}`);
-      }),
+      }).then(() => confirmReplicated("rotate", previous.id)),
 
-    revoke: (id, at) => run("revoke", () => swapRevoked(id, at)),
+    async revoke(id, at) {
+      const record = await run("revoke", () => swapRevoked(id, at));
+      await confirmReplicated("revoke", id);
+      return record;
+    },
 
     async list(filter) {
       const records: TokenRecord[] = [];

@@ -79,6 +79,10 @@ export function redisCommand(
 export interface RedisOptions {
   /** appendonly with fsync on every write, so data survives kill() + start() as in production. */
   readonly durable?: boolean;
+  /** More redis-server arguments (replicaof, cluster-enabled, ...). */
+  readonly extraArgs?: readonly string[];
+  /** Runs `redis-server --sentinel` with this config file instead of a data server. */
+  readonly sentinelConfig?: string;
 }
 
 function spawnRedis(
@@ -89,8 +93,10 @@ function spawnRedis(
   const persistence = opts.durable
     ? ["--appendonly", "yes", "--appendfsync", "always"]
     : ["--appendonly", "no"];
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence];
-  const child = spawn("redis-server", [...args, "--dir", dir], {
+  const args = opts.sentinelConfig
+    ? [opts.sentinelConfig, "--sentinel", "--port", String(port), "--bind", "127.0.0.1"]
+    : ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence, "--dir", dir];
+  const child = spawn("redis-server", [...args, ...(opts.extraArgs ?? [])], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -106,7 +112,7 @@ function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-async function launch(port: number, dir: string, opts: RedisOptions): Promise<ChildProcess> {
+export async function launch(port: number, dir: string, opts: RedisOptions): Promise<ChildProcess> {
   const { child, output } = spawnRedis(port, dir, opts);
   let spawnError: Error | undefined;
   child.once("error", (err) => {
@@ -133,7 +139,7 @@ async function launch(port: number, dir: string, opts: RedisOptions): Promise<Ch
   }
 }
 
-async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (hasExited(child)) return;
   const exited = once(child, "exit");
   child.kill(signal);

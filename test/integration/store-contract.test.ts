@@ -14,6 +14,7 @@ import {
   type TokenStore,
 } from "../../src/store/token-store.ts";
 import { startRedis, type RedisServer } from "../harness/redis.ts";
+import { startCluster, startSentinel } from "../harness/redis-topologies.ts";
 
 const HOUR = 3_600_000;
 
@@ -428,3 +429,51 @@ describe("redis store", () => {
     });
   });
 });
+
+// The same contract on the replicated topologies, each of real redis-server processes.
+for (const [name, start] of [
+  ["Redis Cluster (3 masters, 3 replicas)", startCluster],
+  ["Redis Sentinel (1 master, 1 replica, 3 sentinels)", startSentinel],
+] as const) {
+  describe(`redis store on ${name}`, () => {
+    let setup: { url: string; stop(): Promise<void> };
+    const opened: TokenStore[] = [];
+    const open = async (prefix: string, retentionMs = HOUR) => {
+      const s = createRedisStore({ url: setup.url, prefix, retentionMs, deadlineMs: 1000 });
+      opened.push(s);
+      await eventually(() => s.ping(), 10_000);
+      return s;
+    };
+    const closeAll = async (): Promise<void> => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    };
+    before(async () => {
+      setup = await start();
+    });
+    after(async () => {
+      await closeAll();
+      await setup.stop();
+    });
+
+    describe("contract", () => {
+      tokenStoreContract(() => {
+        const prefix = `{tokenscope-test-${newId()}}:`;
+        return Promise.resolve({
+          now: () => Date.now(),
+          elapse: (ms) => sleep(ms),
+          open: (o) => open(prefix, o?.retentionMs),
+          cleanup: closeAll,
+        });
+      });
+    });
+
+    it("a revocation is confirmed by a replica (WAIT) before it is reported done", async () => {
+      const store = await open(`{tokenscope-test-${newId()}}:`);
+      const record = aRecord(Date.now());
+      await store.create(record);
+      const revokedRecord = await store.revoke(record.id, Date.now());
+      assert.ok(revokedRecord.revokedAt !== undefined);
+      assert.ok((await store.get(record.id))?.revokedAt !== undefined);
+    });
+  });
+}
