@@ -5,9 +5,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { buildCheckRequest, type CheckRequestParams } from "../../src/envoy/check-request.ts";
 import { checkClient, type CheckClient } from "../harness/check-client.ts";
-import { percentile, startLoad, summarize, type Sample } from "../harness/load.ts";
+import { mixedKinds, percentile, startLoad, summarize, wrongfulAllows } from "../harness/load.ts";
 import { startRedis, type RedisServer } from "../harness/redis.ts";
 import {
   openServerBackends,
@@ -18,23 +17,10 @@ import {
 } from "../harness/server.ts";
 
 const DEADLINE_MS = 100;
-const ROUTE: CheckRequestParams = {
-  method: "GET",
-  path: "/v1/reports/2026",
-  host: "reports.prod.svc.cluster.local",
-  namespace: "prod",
-};
-/** Request kinds that must never be allowed, whatever happens to Redis. */
-const NEVER = ["revoked", "post", "staging_ns", "unknown", "wrong_secret"];
-
 let redis: RedisServer;
 let server: TestServer;
 let client: CheckClient;
 let kinds: Record<string, () => object>;
-
-function wrongfulAllows(samples: readonly Sample[]): Sample[] {
-  return samples.filter((s) => s.allowed && NEVER.includes(s.kind));
-}
 
 before(async () => {
   redis = await startRedis({ durable: true });
@@ -47,16 +33,7 @@ before(async () => {
   const revoked = await issue("mallory");
   await backends.tokens.revoke(revoked.record.id, "test");
   await backends.close();
-  const req = (p: Partial<CheckRequestParams>) => () => buildCheckRequest({ ...ROUTE, ...p });
-  kinds = {
-    valid: req({ token: valid }),
-    revoked: req({ token: revoked.token }),
-    post: req({ token: valid, method: "POST" }),
-    staging_ns: req({ token: valid, namespace: "staging" }),
-    unknown: req({ token: valid.slice(0, 8) + "Z".repeat(44) }),
-    // The real id with another secret: only the stored hash can tell them apart.
-    wrong_secret: req({ token: valid.replace(/_(.{12}).{32}/, "_$1" + "Q".repeat(32)) }),
-  };
+  kinds = mixedKinds(valid, revoked.token);
 });
 
 after(async () => {

@@ -1,5 +1,6 @@
 // Closed-loop load on loopback for the fault tests: a few concurrent callers send Checks for a
 // mix of request kinds until stopped, and every answer is kept with its kind, time and latency.
+import { buildCheckRequest, type CheckRequestParams } from "../../src/envoy/check-request.ts";
 import type { CheckClient, CheckResponse } from "./check-client.ts";
 import { headerMap } from "./check-client.ts";
 
@@ -79,4 +80,35 @@ export function percentile(values: readonly number[], p: number): number {
 export function summarize(samples: readonly Sample[]): string {
   const ms = samples.map((s) => s.ms);
   return `n=${samples.length} p50=${percentile(ms, 50).toFixed(1)}ms p99=${percentile(ms, 99).toFixed(1)}ms max=${Math.max(0, ...ms).toFixed(1)}ms`;
+}
+
+const READ_ROUTE: CheckRequestParams = {
+  method: "GET",
+  path: "/v1/reports/2026",
+  host: "reports.prod.svc.cluster.local",
+  namespace: "prod",
+};
+
+/** Request kinds that must never be allowed, whatever happens to the store. */
+export const NEVER_ALLOWED = ["revoked", "post", "staging_ns", "unknown", "wrong_secret"];
+
+/**
+ * The fault tests' traffic, for a prod/reports-read token and a revoked one: one allowed kind
+ * and the kinds of NEVER_ALLOWED (out of scope, unknown, forged secret, revoked).
+ */
+export function mixedKinds(valid: string, revoked: string): Record<string, () => object> {
+  const req = (p: Partial<CheckRequestParams>) => () => buildCheckRequest({ ...READ_ROUTE, ...p });
+  return {
+    valid: req({ token: valid }),
+    revoked: req({ token: revoked }),
+    post: req({ token: valid, method: "POST" }),
+    staging_ns: req({ token: valid, namespace: "staging" }),
+    unknown: req({ token: valid.slice(0, 8) + "Z".repeat(44) }),
+    // The real id with another secret: only the stored hash can tell them apart.
+    wrong_secret: req({ token: valid.replace(/_(.{12}).{32}/, "_$1" + "Q".repeat(32)) }),
+  };
+}
+
+export function wrongfulAllows(samples: readonly Sample[]): Sample[] {
+  return samples.filter((s) => s.allowed && NEVER_ALLOWED.includes(s.kind));
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
@@ -146,7 +146,13 @@ export async function terminate(child: ChildProcess, signal: NodeJS.Signals): Pr
   await exited;
 }
 
+/** TOKENSCOPE_TEST_REDIS=cluster runs the suites that do not kill servers on a Redis Cluster. */
+export const CLUSTER_MODE = process.env.TOKENSCOPE_TEST_REDIS === "cluster";
+
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
+  if (CLUSTER_MODE && opts.sentinelConfig === undefined && opts.extraArgs === undefined) {
+    return clusterAsServer();
+  }
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "tokenscope-redis-"));
   let child: ChildProcess | undefined = await launch(port, dir, opts);
@@ -180,4 +186,28 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
     command: (...args) => redisCommand(port, args),
   };
   return server;
+}
+
+/** A Redis Cluster behind the RedisServer interface: no fault injection, commands via redis-cli -c. */
+async function clusterAsServer(): Promise<RedisServer> {
+  const { startCluster } = await import("./redis-topologies.ts");
+  const cluster = await startCluster();
+  const port = Number(/:(\d+)/.exec(cluster.url)?.[1]);
+  const refuse = () => Promise.reject(new Error("fault injection needs a single redis-server"));
+  return {
+    url: cluster.url,
+    port,
+    stop: () => cluster.stop(),
+    kill: refuse,
+    start: refuse,
+    command: (...args) => {
+      const r = spawnSync("redis-cli", ["-c", "-p", String(port), "--no-raw", ...args], {
+        encoding: "utf8",
+      });
+      const out = r.stdout.trim();
+      if (out.startsWith("(error)")) return Promise.reject(new Error(out));
+      if (out === "(nil)") return Promise.resolve(null);
+      return Promise.resolve(out.replace(/^\(integer\) /, "").replace(/^"(.*)"$/s, "$1"));
+    },
+  };
 }
