@@ -121,8 +121,11 @@ export function connectRedis(url: string, deadlineMs: number): RedisClient {
       ...common,
       sentinels: [...endpoint.nodes],
       name: endpoint.masterName,
-      // Subscribes to the sentinels' +switch-master: reconnects at failover, not at timeout.
-      failoverDetector: true,
+      // No failoverDetector: when +switch-master arrives while the client is still connecting it
+      // ends the client for good (seen in our failover test; off by default since ioredis#1363).
+      // A dead master drops the socket, a hung one is dropped by socketTimeout, and every
+      // reconnect asks the sentinels again. A demoted master answers writes with READONLY:
+      reconnectOnError: (err: Error) => (err.message.startsWith("READONLY") ? 2 : false),
       sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
       role: "master",
     });
