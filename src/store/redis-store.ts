@@ -114,6 +114,10 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
   // WAIT's own timeout, inside the deadline (which is also the client's commandTimeout), so an
   // unconfirmed write is reported as such rather than as a timeout.
   const replicationTimeoutMs = Math.max(1, deadlineMs - 10);
+  // Lifecycle writes are operator actions of several round trips, not on a request's path: each
+  // command keeps the short deadline (commandTimeout), the whole operation gets longer.
+  const lifecycleDeadlineMs = Math.max(deadlineMs, 2000);
+  const long = <T>(op: string, work: () => Promise<T>) => run(op, work, lifecycleDeadlineMs);
   const setKey = `${prefix}tokens`;
   const key = (id: string): string => `${prefix}token:${id}`;
   const expireAt = (r: TokenRecord): string => String(recordEndsAt(r) + opts.retentionMs);
@@ -131,9 +135,9 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
 
   // Every operation is raced against its own timer: ioredis' commandTimeout does not cover
   // every path (NOSCRIPT fallback, the ready check, a write stuck behind a dead socket).
-  async function run<T>(op: string, work: () => Promise<T>): Promise<T> {
+  async function run<T>(op: string, work: () => Promise<T>, ms = deadlineMs): Promise<T> {
     try {
-      return await deadlineRace(work(), deadlineMs, op);
+      return await deadlineRace(work(), ms, op);
     } catch (err) {
       if (err instanceof StoreConflictError) throw err;
       onError(op, err);
@@ -235,7 +239,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       }),
 
     create: (record) =>
-      run("create", async () => {
+      long("create", async () => {
         const keys = [key(record.id), setKey];
         const args = [encodeRecord(record), expireAt(record), record.id];
         const created = await evalScript(CREATE, keys, args);
@@ -243,7 +247,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       }),
 
     rotate: (previous, next) =>
-      run("rotate", async () => {
+      long("rotate", async () => {
         const keys = [key(previous.id), key(next.id), setKey];
         const args = [
           encodeRecord(previous),
@@ -261,7 +265,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       }).then(() => confirmReplicated("rotate", previous.id)),
 
     async revoke(id, at) {
-      const record = await run("revoke", () => swapRevoked(id, at));
+      const record = await long("revoke", () => swapRevoked(id, at));
       await confirmReplicated("revoke", id);
       return record;
     },
