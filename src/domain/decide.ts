@@ -27,6 +27,8 @@ export type Decision =
       readonly token?: TokenIdentity;
       readonly scopeNamespace?: string;
       readonly dryRunDeny?: undefined;
+      /** rate_limited only: when a retry could be allowed (retry-after). */
+      readonly retryAfterMs?: number;
     };
 
 export function deny(reason: DenyReason, token?: TokenIdentity, scopeNamespace?: string): Decision {
