@@ -9,15 +9,16 @@ export type TrustedProxies = (address: string | undefined) => boolean;
 /** "1.2.3.4", "1.2.3.4:567", "2001:db8::1" or "[2001:db8::1]:567" → canonical text, or undefined. */
 export function parseForwardedAddress(raw: string): string | undefined {
   let text = raw.trim();
+  let port: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+  const v4WithPort = /^([0-9.]+):(\d{1,5})$/.exec(text);
   if (text.startsWith("[")) {
-    const end = text.indexOf("]");
-    if (end < 0 || (end + 1 < text.length && !/^:\d{1,5}$/.test(text.slice(end + 1)))) {
-      return undefined;
-    }
-    text = text.slice(1, end);
-  } else if (/^[0-9.]+:\d{1,5}$/.test(text)) {
-    text = text.slice(0, text.indexOf(":"));
+    if (!bracketed) return undefined;
+    [text, port] = [bracketed[1] ?? "", bracketed[2]];
+  } else if (v4WithPort) {
+    [text, port] = [v4WithPort[1] ?? "", v4WithPort[2]];
   }
+  if (port !== undefined && Number(port) > 65535) return undefined;
   const ip = parseIp(text);
   return ip ? formatIp(ip) : undefined;
 }
