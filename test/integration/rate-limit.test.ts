@@ -4,6 +4,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { buildCheckRequest } from "../../src/envoy/check-request.ts";
+import { checkClient, headerMap } from "../harness/check-client.ts";
 import { startRedis, type RedisServer } from "../harness/redis.ts";
 import { openServerBackends, startTestServer, type TestServer } from "../harness/server.ts";
 
@@ -84,5 +86,47 @@ describe("rate limits across replicas", () => {
     assert.equal(allowed + limited, total, "every answer is an allow or a 429");
     assert.ok(Math.abs(allowed - limit) <= 0.05 * limit, `allowed ${allowed} vs limit ${limit}`);
     assert.ok(Math.abs(allowed - expected) <= 0.05 * expected, `allowed ${allowed} vs ${expected}`);
+  });
+});
+
+describe("rate limits over Envoy's gRPC ext_authz", () => {
+  it("a spent burst is RESOURCE_EXHAUSTED with a 429 and retry-after", async () => {
+    const replica = replicas[0] as TestServer;
+    const backends = await openServerBackends(replica);
+    const { token } = await backends.tokens.issue({
+      scope: "prod/slow-lane",
+      owner: "batch",
+      labels: {},
+      createdBy: "test",
+    });
+    await backends.close();
+    const client = checkClient(replica.grpcPort);
+    try {
+      const request = () =>
+        buildCheckRequest({
+          method: "GET",
+          path: "/v1/reports/1",
+          host: "h",
+          namespace: "prod",
+          token,
+        });
+      assert.equal((await client.check(request())).status?.code, 0);
+      assert.equal((await client.check(request())).status?.code, 0);
+      const res = await client.check(request());
+      assert.equal(res.status?.code, 8, "RESOURCE_EXHAUSTED");
+      assert.equal(res.status?.message, "rate_limited");
+      assert.equal(res.denied_response?.status?.code, "TooManyRequests");
+      const headers = headerMap(res.denied_response?.headers);
+      assert.equal(headers["x-tokenscope-reason"], "rate_limited");
+      const retry = Number(headers["retry-after"]);
+      assert.ok(retry >= 1 && retry <= 10, `retry-after ${retry}`);
+      assert.equal(headers["www-authenticate"], undefined);
+      // Another replica shares the same budget.
+      const other = checkClient((replicas[1] as TestServer).grpcPort);
+      assert.equal((await other.check(request())).status?.code, 8);
+      other.close();
+    } finally {
+      client.close();
+    }
   });
 });
