@@ -114,9 +114,9 @@ describe("rate limits over Envoy's gRPC ext_authz", () => {
       assert.equal((await client.check(request())).status?.code, 0);
       const res = await client.check(request());
       assert.equal(res.status?.code, 8, "RESOURCE_EXHAUSTED");
-      assert.equal(res.status?.message, "rate_limited");
+      assert.equal(res.status.message, "rate_limited");
       assert.equal(res.denied_response?.status?.code, "TooManyRequests");
-      const headers = headerMap(res.denied_response?.headers);
+      const headers = headerMap(res.denied_response.headers);
       assert.equal(headers["x-tokenscope-reason"], "rate_limited");
       const retry = Number(headers["retry-after"]);
       assert.ok(retry >= 1 && retry <= 10, `retry-after ${retry}`);
