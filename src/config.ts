@@ -39,6 +39,7 @@ const SERVE_FLAGS = {
   namespace: { type: "string" },
   "audit-allow-sample": { type: "string" },
   "shutdown-grace": { type: "string" },
+  "shutdown-delay": { type: "string" },
   "http-authz-addr": { type: "string" },
   "trusted-proxies": { type: "string" },
 } as const;
@@ -68,6 +69,8 @@ export interface ServeConfig extends StoreConfig {
   readonly namespace: string | undefined;
   readonly auditAllowSample: number;
   readonly shutdownGraceMs: number;
+  /** After SIGTERM: not ready but still answering, so endpoints drop us before we stop. */
+  readonly shutdownDelayMs: number;
   /** HTTP authorization (SPEC §5b); off unless given. */
   readonly httpAuthzAddr: { host: string; port: number } | undefined;
   /** Peers whose X-Forwarded-For / X-Real-IP name the source address. */
@@ -168,6 +171,7 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     namespace,
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
+    shutdownDelayMs: durationFlag(values, "shutdown-delay", "5s"),
     httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
     trustedProxies: trustedProxiesFlag(values),
   });

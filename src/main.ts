@@ -17,7 +17,11 @@ export interface RunningServer {
   /** Set when --http-authz-addr is given. */
   readonly httpAuthzPort?: number;
   ready(): boolean;
-  stop(): Promise<void>;
+  /**
+   * Turns not-ready at once, keeps answering for `delayMs` (while Kubernetes and the mesh take
+   * the endpoint out of rotation), then stops accepting and lets in-flight checks finish.
+   */
+  stop(opts?: { delayMs?: number }): Promise<void>;
 }
 
 export async function serve(
@@ -101,9 +105,11 @@ export async function serve(
     httpPort: ops.port,
     httpAuthzPort: httpAuthz?.port,
     ready: () => readiness.ready(),
-    async stop() {
+    async stop(opts = {}) {
       draining = true;
       grpcServer.setServing(false);
+      const delayMs = opts.delayMs ?? 0;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       await grpcServer.close(config.shutdownGraceMs);
       await httpAuthz?.close(config.shutdownGraceMs);
       storeHealth.stop();
