@@ -192,6 +192,23 @@ function compileTemplate(pattern: string): TemplatedPath {
   return { segments, prefix };
 }
 
+/** The label's value when it can stand for one path segment, else undefined. */
+export function labelSegment(labels: TokenLabels | undefined, key: string): string | undefined {
+  const value = labels && Object.hasOwn(labels, key) ? labels[key] : undefined;
+  if (typeof value !== "string" || !SAFE_SEGMENT_RE.test(value)) return undefined;
+  return value === "." || value === ".." ? undefined : value;
+}
+
+/** A text with "{token.labels.KEY}" templates resolved for one token (for `token inspect`). */
+export function resolveLabelTemplates(text: string, labels: TokenLabels): string {
+  return text.replaceAll(LABEL_TEMPLATE_GLOBAL_RE, (template) => {
+    const key = template.slice("{token.labels.".length, -1);
+    return (
+      labelSegment(labels, key) ?? `{token.labels.${key}: not set on this token, matches nothing}`
+    );
+  });
+}
+
 /**
  * The pattern with the token's label values in place, or undefined when a label is missing or
  * its value is not one safe segment: then the pattern matches nothing for this token.

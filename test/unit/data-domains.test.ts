@@ -1,7 +1,11 @@
 // Token-bound data domains: "{token.labels.KEY}" in rule paths, resolved per token at match time.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { compileRouteMatcher, pathPatternProblem } from "../../src/domain/route-match.ts";
+import {
+  compileRouteMatcher,
+  pathPatternProblem,
+  resolveLabelTemplates,
+} from "../../src/domain/route-match.ts";
 
 const TENANT_RULE = {
   paths: ["/v1/tenants/{token.labels.tenant}/*", "/v1/tenants/{token.labels.tenant}"],
@@ -104,4 +108,15 @@ describe("data domains: template validation", () => {
       else assert.match(got ?? "", problem);
     });
   }
+});
+
+describe("data domains: token inspect names the paths of this token", () => {
+  it("templates resolve to the token's label values, or say they match nothing", () => {
+    const line =
+      "GET on any host paths /v1/tenants/{token.labels.tenant}/*, /v1/{token.labels.region}";
+    assert.equal(
+      resolveLabelTemplates(line, { tenant: "acme", region: "../x" }),
+      "GET on any host paths /v1/tenants/acme/*, /v1/{token.labels.region: not set on this token, matches nothing}",
+    );
+  });
 });
