@@ -6,6 +6,8 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "./domain/duration.ts";
 import { isValidEnvironment } from "./domain/token.ts";
 import { isNamespaceName } from "./domain/namespace.ts";
+import { parseTrustedProxies } from "./http-authz/trusted-proxies.ts";
+import type { CidrBlock } from "./domain/cidr.ts";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
 import { parseRedisUrl } from "./store/redis-connection.ts";
 
@@ -40,6 +42,8 @@ const SERVE_FLAGS = {
   "audit-allow-sample": { type: "string" },
   "shutdown-grace": { type: "string" },
   "shutdown-delay": { type: "string" },
+  "http-authz-addr": { type: "string" },
+  "trusted-proxies": { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -71,6 +75,10 @@ export interface ServeConfig extends StoreConfig {
   readonly shutdownGraceMs: number;
   /** After SIGTERM: not ready but still answering, so endpoints drop us before we stop. */
   readonly shutdownDelayMs: number;
+  /** HTTP authorization (SPEC §5b); off unless given. */
+  readonly httpAuthzAddr: { host: string; port: number } | undefined;
+  /** Peers whose X-Forwarded-For / X-Real-IP name the source address. */
+  readonly trustedProxies: readonly CidrBlock[];
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -181,7 +189,20 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
     shutdownDelayMs: durationFlag(values, "shutdown-delay", "5s"),
+    httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
+    trustedProxies: trustedProxiesFlag(values),
   });
+}
+
+function optionalHostPort(values: Values, flag: string) {
+  const text = stringFlag(values, flag);
+  return text === undefined ? undefined : parseHostPort(flag, text);
+}
+
+function trustedProxiesFlag(values: Values): readonly CidrBlock[] {
+  const parsed = parseTrustedProxies(stringFlag(values, "trusted-proxies") ?? "");
+  if ("error" in parsed) throw new UsageError(`--trusted-proxies: ${parsed.error}`);
+  return parsed;
 }
 
 export { STORE_FLAGS };

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { connectRedis, parseRedisUrl } from "./redis-connection.ts";
 import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
+import { gcraParams } from "../domain/rate-limit.ts";
 import { decodeRecord, encodeRecord, matchesFilter, RecordDecodeError } from "./record-json.ts";
+import { GCRA_LUA } from "./rate-limit-script.ts";
 import {
   StoreConflictError,
   StoreUnavailableError,
@@ -73,6 +75,8 @@ return 1`);
 const PRUNE = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
 return 0`);
+
+const GCRA = script(GCRA_LUA);
 
 const ROTATE_REFUSALS: Record<string, string> = {
   missing: "does not exist",
@@ -282,6 +286,17 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       } while (cursor !== "0");
       return records.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     },
+
+    consumeRate: (rateKey, limit) =>
+      run("rate_limit", async () => {
+        const { intervalMs, toleranceMs } = gcraParams(limit);
+        const args = [String(intervalMs * 1000), String(toleranceMs * 1000)];
+        const reply = await evalScript(GCRA, [`${prefix}rate:${rateKey}`], args);
+        if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
+          throw new Error(`unexpected rate limit reply ${JSON.stringify(reply)}`);
+        }
+        return { allowed: reply[0] === 1, retryAfterMs: reply[1] / 1000 };
+      }),
 
     ping: () =>
       run("ping", async () => {

@@ -1,6 +1,6 @@
 // End to end over gRPC, Envoy's wire: CheckRequests built from Envoy's official protos as Envoy
 // and Istio send them, against the real server on a real redis-server. Every reason of SPEC §4
-// (but rate_limited, which comes with rate limits) is produced and checked field by field.
+// (but rate_limited: test/integration/rate-limit.test.ts) is produced and checked field by field.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
