@@ -1,0 +1,230 @@
+// List, then watch from the list's resourceVersion, for as long as the process runs. Our own
+// loop rather than client-node's informer, whose known defects it avoids: the informer stops
+// for good on any error but 410 (kubernetes-client/javascript#1933, fixed only in 2.x by #3034),
+// its start() resolves when the first list failed and a later list error is an unhandled
+// rejection (#447), and a half-open connection stalls it silently (#364, #958, #2432). Here every
+// failure restarts with backoff, a 410 relists, and a watchdog relists when nothing (not even a
+// bookmark) arrives for `watchTimeoutMs`. Nothing thrown by event handling escapes the loop.
+import { Backoff, type BackoffPolicy } from "./backoff.ts";
+import type { KubeConnection } from "./kube-config.ts";
+import type { WatchEnd } from "./kube-http.ts";
+import { KubeApiError, listScopes, watchScopes } from "./tokenscope-api.ts";
+import type { KubeScopeCache } from "./scope-cache.ts";
+import { parseWatchEvent } from "./watch-events.ts";
+
+export type RestartReason = "closed" | "error" | "expired" | "watchdog" | "handler_error";
+
+export type WatchLog = (
+  level: "debug" | "info" | "warn" | "error",
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+export interface ScopeWatcherOptions {
+  readonly connection: KubeConnection;
+  readonly cache: KubeScopeCache;
+  /** undefined = all namespaces */
+  readonly namespace: string | undefined;
+  /** The longest silence tolerated on a watch; also the deadline for list and connect. */
+  readonly watchTimeoutMs: number;
+  readonly pageSize?: number;
+  readonly backoff?: BackoffPolicy;
+  readonly log: WatchLog;
+  readonly onRestart: (reason: RestartReason) => void;
+  readonly onSynced: () => void;
+  readonly onBroken: (error: string) => void;
+}
+
+interface Fault {
+  readonly restart: RestartReason;
+  readonly relist: boolean;
+  readonly error?: string;
+}
+
+type Outcome = Fault | { readonly stopped: true };
+
+export class ScopeWatcher {
+  readonly #opts: ScopeWatcherOptions;
+  readonly #backoff: Backoff;
+  readonly #stop = new AbortController();
+  #resourceVersion: string | undefined;
+  #done: Promise<void> = Promise.resolve();
+
+  constructor(opts: ScopeWatcherOptions) {
+    this.#opts = opts;
+    this.#backoff = new Backoff(opts.backoff);
+  }
+
+  start(): void {
+    this.#done = this.#run().catch((err: unknown) => {
+      // Unreachable by construction; logged rather than left as an unhandled rejection.
+      this.#opts.log("error", "TokenScope watch loop ended unexpectedly", { error: String(err) });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#done;
+  }
+
+  async #run(): Promise<void> {
+    let relist = true;
+    while (!this.#stop.signal.aborted) {
+      if (relist) {
+        if (!(await this.#list())) {
+          await this.#sleep(this.#backoff.next());
+          continue;
+        }
+        relist = false;
+      }
+      const started = Date.now();
+      const outcome = await this.#watch();
+      if ("stopped" in outcome) return;
+      this.#opts.onRestart(outcome.restart);
+      relist = outcome.relist;
+      const quick = Date.now() - started < 1000;
+      if (outcome.error !== undefined) {
+        this.#opts.onBroken(outcome.error);
+        this.#opts.log("warn", "TokenScope watch failed; restarting", {
+          reason: outcome.restart,
+          error: outcome.error,
+          relist,
+        });
+        await this.#sleep(this.#backoff.next());
+      } else if (quick) {
+        // A server that ends every watch at once must not be hammered.
+        await this.#sleep(this.#backoff.next());
+      }
+    }
+  }
+
+  /** One (paged) list into the cache. False, logged and reported, when it failed. */
+  async #list(): Promise<boolean> {
+    try {
+      const list = await listScopes(this.#opts.connection, {
+        namespace: this.#opts.namespace,
+        pageSize: this.#opts.pageSize ?? 500,
+        timeoutMs: this.#opts.watchTimeoutMs,
+      });
+      if (this.#stop.signal.aborted) return false;
+      this.#opts.cache.replaceAll(list.objects);
+      this.#resourceVersion = list.resourceVersion;
+      for (const why of list.skipped) this.#opts.log("warn", "ignored a listed item", { why });
+      this.#opts.log("info", "TokenScopes listed", {
+        count: list.objects.length,
+        resourceVersion: list.resourceVersion,
+      });
+      this.#opts.onSynced();
+      return true;
+    } catch (err) {
+      const error = err instanceof KubeApiError || err instanceof Error ? err.message : String(err);
+      this.#opts.onBroken(error);
+      this.#opts.log("warn", "listing TokenScopes failed; retrying", { error });
+      return false;
+    }
+  }
+
+  async #watch(): Promise<Outcome> {
+    const abort = new AbortController();
+    const stopWatch = () => abort.abort();
+    this.#stop.signal.addEventListener("abort", stopWatch);
+    let lastActivity = Date.now();
+    let fault: Fault | undefined;
+    const fail = (f: Fault) => {
+      fault ??= f;
+      abort.abort();
+    };
+    const timeout = this.#opts.watchTimeoutMs;
+    const watchdog = setInterval(
+      () => {
+        if (Date.now() - lastActivity <= timeout) return;
+        fail({ restart: "watchdog", relist: true, error: `nothing received for ${timeout} ms` });
+      },
+      Math.max(50, Math.min(1000, timeout / 4)),
+    );
+    const end = await watchScopes(this.#opts.connection, {
+      namespace: this.#opts.namespace,
+      resourceVersion: this.#resourceVersion ?? "0",
+      // Below the watchdog, so a quiet but healthy watch is ended by the server first.
+      timeoutSeconds: Math.max(1, Math.floor(((0.5 + Math.random() * 0.4) * timeout) / 1000)),
+      headerTimeoutMs: timeout,
+      signal: abort.signal,
+      onOpen: () => {
+        lastActivity = Date.now();
+        this.#backoff.reset();
+        this.#opts.onSynced();
+      },
+      onLine: (line) => {
+        lastActivity = Date.now();
+        try {
+          const f = this.#handle(line);
+          if (f) fail(f);
+        } catch (err) {
+          // The cache may now be half-updated: start again from a fresh list.
+          this.#opts.log("error", "handling a TokenScope event failed", { error: String(err) });
+          fail({ restart: "handler_error", relist: true, error: String(err) });
+        }
+      },
+    });
+    clearInterval(watchdog);
+    this.#stop.signal.removeEventListener("abort", stopWatch);
+    if (this.#stop.signal.aborted) return { stopped: true };
+    return fault ?? this.#classify(end);
+  }
+
+  #classify(end: WatchEnd): Outcome {
+    if (end.kind === "closed") return { restart: "closed", relist: false };
+    if (end.kind === "error") return { restart: "error", relist: false, error: end.error.message };
+    // 410 Gone as a plain response: our resourceVersion is too old to resume from.
+    if (end.status === 410) return { restart: "expired", relist: true };
+    const message = end.body && typeof end.body === "object" ? JSON.stringify(end.body) : "";
+    return { restart: "error", relist: false, error: `HTTP ${end.status} ${message}`.trim() };
+  }
+
+  /** One event line; a returned fault ends this watch. */
+  #handle(line: string): Fault | undefined {
+    const event = parseWatchEvent(line);
+    switch (event.type) {
+      case "invalid":
+        this.#opts.log("warn", "ignored a watch event", { why: event.why });
+        return undefined;
+      case "BOOKMARK":
+        this.#resourceVersion = event.resourceVersion;
+        return undefined;
+      case "ERROR": {
+        const { code, reason, message } = event.status;
+        const expired = code === 410 || reason === "Expired" || reason === "Gone";
+        if (expired) {
+          this.#opts.log("info", "TokenScope watch expired; relisting", { message });
+          return { restart: "expired", relist: true };
+        }
+        return {
+          restart: "error",
+          relist: true,
+          error: `watch ERROR ${code} ${reason}: ${message}`,
+        };
+      }
+      case "DELETED":
+        this.#opts.cache.delete(event.object.key);
+        this.#resourceVersion = event.object.resourceVersion;
+        return undefined;
+      case "ADDED":
+      case "MODIFIED":
+        this.#opts.cache.upsert(event.object);
+        this.#resourceVersion = event.object.resourceVersion;
+        return undefined;
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#stop.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#stop.signal.addEventListener("abort", done);
+    });
+  }
+}
