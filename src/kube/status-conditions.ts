@@ -65,6 +65,14 @@ function isRecord(value: unknown): value is Fields {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+export interface StatusPatch {
+  readonly metadata: { readonly resourceVersion: string };
+  readonly status: {
+    readonly observedGeneration: number;
+    readonly conditions: readonly Fields[];
+  };
+}
+
 /** metav1.Time: RFC 3339 in UTC, whole seconds. */
 export function kubeTime(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
@@ -75,7 +83,11 @@ export function kubeTime(ms: number): string {
  * condition already say this. Other condition types are kept; lastTransitionTime moves only
  * when Ready flips. metadata.resourceVersion makes the write conditional (409 if stale).
  */
-export function statusPatch(obj: ScopeObject, verdict: ReadyVerdict, nowMs: number) {
+export function statusPatch(
+  obj: ScopeObject,
+  verdict: ReadyVerdict,
+  nowMs: number,
+): StatusPatch | undefined {
   const status = isRecord(obj.raw.status) ? obj.raw.status : {};
   const conditions = Array.isArray(status.conditions) ? (status.conditions as unknown[]) : [];
   const current = conditions.find((c) => isRecord(c) && c.type === "Ready") as Fields | undefined;
@@ -100,7 +112,7 @@ export function statusPatch(obj: ScopeObject, verdict: ReadyVerdict, nowMs: numb
     observedGeneration: obj.generation,
     lastTransitionTime: kept,
   };
-  const others = conditions.filter((c) => isRecord(c) && c.type !== "Ready");
+  const others = conditions.filter((c): c is Fields => isRecord(c) && c.type !== "Ready");
   return {
     metadata: { resourceVersion: obj.resourceVersion },
     status: { observedGeneration: obj.generation, conditions: [...others, ready] },

@@ -70,6 +70,8 @@ export class TestKubeApi {
   bookmarkIntervalMs = 1000;
   /** Fail this many of the next lists with 500. */
   failLists = 0;
+  /** Fail this many of the next status PATCHes with 500. */
+  failPatches = 0;
   /** Delay every list by this long. */
   listDelayMs = 0;
   /** Answer a too-old watch with a plain HTTP 410 instead of 200 + an ERROR event. */
@@ -161,7 +163,7 @@ export class TestKubeApi {
 
   /** A raw line on every live watch: garbage, unknown types, odd objects. */
   injectLine(line: string): void {
-    for (const w of this.#watches) if (!w.dead) w.res.write(`${line}\n`);
+    for (const w of this.#watches) if (!w.dead && !w.res.writableEnded) w.res.write(`${line}\n`);
   }
 
   get openWatches(): number {
@@ -237,6 +239,10 @@ export class TestKubeApi {
             "UnsupportedMediaType",
             `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json`,
           );
+        }
+        if (this.failPatches > 0) {
+          this.failPatches--;
+          throw new StatusError(500, "InternalError", "etcdserver: leader changed");
         }
         reply(200, this.state.patchStatus(namespace, name, body));
         return;
@@ -340,6 +346,7 @@ export class TestKubeApi {
     for (const e of backlog) this.#send(w, e);
     if (query.get("allowWatchBookmarks") === "true") {
       const bookmark = () => {
+        if (w.res.writableEnded) return;
         if (!w.dead) {
           const object = {
             kind: "TokenScope",
@@ -356,14 +363,22 @@ export class TestKubeApi {
     if (timeout > 0) {
       timers.push(
         setTimeout(() => {
-          if (!w.dead) res.end(); // a clean end of the chunked stream; a dead one never ends
+          // A clean end of the chunked stream; a dead connection never ends.
+          if (!w.dead) {
+            this.#watches.delete(w);
+            res.end();
+          }
         }, timeout * 1000),
       );
     }
   }
 
   #send(w: Watch, e: StoredEvent): void {
-    if (w.dead || (w.namespace !== undefined && e.object.metadata.namespace !== w.namespace))
+    if (
+      w.dead ||
+      w.res.writableEnded ||
+      (w.namespace !== undefined && e.object.metadata.namespace !== w.namespace)
+    )
       return;
     w.res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
   }
