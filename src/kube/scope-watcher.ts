@@ -41,6 +41,16 @@ interface Fault {
   readonly error?: string;
 }
 
+function guarded<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+  return (...args) => {
+    try {
+      fn(...args);
+    } catch {
+      // Nothing to report it to: the logger may be what threw.
+    }
+  };
+}
+
 type Outcome = Fault | { readonly stopped: true };
 
 export class ScopeWatcher {
@@ -48,10 +58,19 @@ export class ScopeWatcher {
   readonly #backoff: Backoff;
   readonly #stop = new AbortController();
   #resourceVersion: string | undefined;
+  #relist = true;
   #done: Promise<void> = Promise.resolve();
 
   constructor(opts: ScopeWatcherOptions) {
-    this.#opts = opts;
+    // The callers' callbacks run inside stream listeners and this loop: a throw from one of
+    // them must neither crash the process nor end the loop.
+    this.#opts = {
+      ...opts,
+      log: guarded(opts.log),
+      onRestart: guarded(opts.onRestart),
+      onSynced: guarded(opts.onSynced),
+      onBroken: guarded(opts.onBroken),
+    };
     this.#backoff = new Backoff(opts.backoff);
   }
 
@@ -68,33 +87,48 @@ export class ScopeWatcher {
   }
 
   async #run(): Promise<void> {
-    let relist = true;
+    this.#relist = true;
     while (!this.#stop.signal.aborted) {
-      if (relist) {
-        if (!(await this.#list())) {
-          await this.#sleep(this.#backoff.next());
-          continue;
-        }
-        relist = false;
-      }
-      const started = Date.now();
-      const outcome = await this.#watch();
-      if ("stopped" in outcome) return;
-      this.#opts.onRestart(outcome.restart);
-      relist = outcome.relist;
-      const quick = Date.now() - started < 1000;
-      if (outcome.error !== undefined) {
-        this.#opts.onBroken(outcome.error);
-        this.#opts.log("warn", "TokenScope watch failed; restarting", {
-          reason: outcome.restart,
-          error: outcome.error,
-          relist,
-        });
-        await this.#sleep(this.#backoff.next());
-      } else if (quick) {
-        // A server that ends every watch at once must not be hammered.
+      try {
+        await this.#cycle();
+      } catch (err) {
+        // A bug of ours; start again from a fresh list rather than stop watching.
+        this.#opts.log("error", "TokenScope watch loop failed; relisting", { error: String(err) });
+        this.#relist = true;
         await this.#sleep(this.#backoff.next());
       }
+    }
+  }
+
+  /** One list (when needed) and one watch, then the wait before the next. */
+  async #cycle(): Promise<void> {
+    if (this.#relist) {
+      if (!(await this.#list())) {
+        await this.#sleep(this.#backoff.next());
+        return;
+      }
+      this.#relist = false;
+    }
+    const started = Date.now();
+    const outcome = await this.#watch();
+    if ("stopped" in outcome) return;
+    this.#opts.onRestart(outcome.restart);
+    const relist = outcome.relist;
+    this.#relist = relist;
+    const quick = Date.now() - started < 1000;
+    if (outcome.error !== undefined) {
+      this.#opts.onBroken(outcome.error);
+      this.#opts.log("warn", "TokenScope watch failed; restarting", {
+        reason: outcome.restart,
+        error: outcome.error,
+        relist,
+      });
+      await this.#sleep(this.#backoff.next());
+    } else if (quick) {
+      // A server that ends every watch at once must not be hammered.
+      await this.#sleep(this.#backoff.next());
+    } else {
+      this.#backoff.reset();
     }
   }
 
@@ -151,11 +185,12 @@ export class ScopeWatcher {
       signal: abort.signal,
       onOpen: () => {
         lastActivity = Date.now();
-        this.#backoff.reset();
         this.#opts.onSynced();
       },
       onLine: (line) => {
         lastActivity = Date.now();
+        // Not on open: a server that accepts every watch and drops it at once must back off.
+        this.#backoff.reset();
         try {
           const f = this.#handle(line);
           if (f) fail(f);

@@ -72,6 +72,42 @@ describe("the TokenScope watcher", () => {
     }
   });
 
+  it("callbacks that throw (log, metrics, readiness) neither crash the process nor stop the watch", async () => {
+    const crashes: unknown[] = [];
+    const onCrash = (err: unknown) => crashes.push(err);
+    process.on("uncaughtException", onCrash);
+    process.on("unhandledRejection", onCrash);
+    const index = new ScopeIndex();
+    const boom = () => {
+      throw new Error("callback bug");
+    };
+    const watcher = new ScopeWatcher({
+      connection: openKubeConnection(api.kubeconfig),
+      cache: new KubeScopeCache({ index, validation: VALIDATION, onChange: quiet }),
+      namespace: undefined,
+      watchTimeoutMs: 3000,
+      log: boom,
+      onRestart: boom,
+      onSynced: boom,
+      onBroken: boom,
+    });
+    watcher.start();
+    try {
+      await eventually("listed", () => (index.loaded ? true : undefined));
+      for (let i = 0; i < 3; i++) {
+        await eventually("an open watch", () => (api.openWatches > 0 ? true : undefined));
+        api.cutWatches();
+        api.apply(tokenScope("prod", `cb${i}`, READ_SPEC));
+      }
+      await eventually("the last scope", () => index.get("prod/cb2"));
+      assert.deepEqual(crashes, []);
+    } finally {
+      await watcher.stop();
+      process.off("uncaughtException", onCrash);
+      process.off("unhandledRejection", onCrash);
+    }
+  });
+
   it("lists in pages with limit/continue and watches only --watch-namespace", async () => {
     for (let i = 0; i < 5; i++) api.apply(tokenScope("team-a", `s${i}`, READ_SPEC));
     api.apply(tokenScope("team-b", "other", READ_SPEC));
