@@ -7,12 +7,12 @@
 // bookmark) arrives for `watchTimeoutMs`. Nothing thrown by event handling escapes the loop.
 import { Backoff, type BackoffPolicy } from "./backoff.ts";
 import type { KubeConnection } from "./kube-config.ts";
-import type { WatchEnd } from "./kube-http.ts";
-import { KubeApiError, listScopes, watchScopes } from "./tokenscope-api.ts";
+import { KubeApiError, listScopes } from "./tokenscope-api.ts";
 import type { KubeScopeCache } from "./scope-cache.ts";
 import { parseWatchEvent } from "./watch-events.ts";
+import { watchOnce, type RestartReason, type WatchFault } from "./watch-attempt.ts";
 
-export type RestartReason = "closed" | "error" | "expired" | "watchdog" | "handler_error";
+export type { RestartReason } from "./watch-attempt.ts";
 
 export type WatchLog = (
   level: "debug" | "info" | "warn" | "error",
@@ -35,12 +35,6 @@ export interface ScopeWatcherOptions {
   readonly onBroken: (error: string) => void;
 }
 
-interface Fault {
-  readonly restart: RestartReason;
-  readonly relist: boolean;
-  readonly error?: string;
-}
-
 function guarded<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
   return (...args) => {
     try {
@@ -51,14 +45,13 @@ function guarded<A extends unknown[]>(fn: (...args: A) => void): (...args: A) =>
   };
 }
 
-type Outcome = Fault | { readonly stopped: true };
-
 export class ScopeWatcher {
   readonly #opts: ScopeWatcherOptions;
   readonly #backoff: Backoff;
   readonly #stop = new AbortController();
   #resourceVersion: string | undefined;
   #relist = true;
+  #listedAt = 0;
   #done: Promise<void> = Promise.resolve();
 
   constructor(opts: ScopeWatcherOptions) {
@@ -110,8 +103,20 @@ export class ScopeWatcher {
       this.#relist = false;
     }
     const started = Date.now();
-    const outcome = await this.#watch();
-    if ("stopped" in outcome) return;
+    const outcome = await watchOnce({
+      connection: this.#opts.connection,
+      namespace: this.#opts.namespace,
+      resourceVersion: this.#resourceVersion ?? "0",
+      timeoutMs: this.#opts.watchTimeoutMs,
+      stop: this.#stop.signal,
+      onOpen: () => this.#opts.onSynced(),
+      onLine: (line) => {
+        // Not on open: a server that accepts every watch and drops it at once must back off.
+        this.#backoff.reset();
+        return this.#handle(line);
+      },
+    });
+    if (outcome === "stopped") return;
     this.#opts.onRestart(outcome.restart);
     const relist = outcome.relist;
     this.#relist = relist;
@@ -124,6 +129,9 @@ export class ScopeWatcher {
         relist,
       });
       await this.#sleep(this.#backoff.next());
+    } else if (outcome.restart === "expired" && Date.now() - this.#listedAt > 1000) {
+      // Relist at once on 410 (as client-go does); an expiry right after a list backs off.
+      this.#backoff.reset();
     } else if (quick) {
       // A server that ends every watch at once must not be hammered.
       await this.#sleep(this.#backoff.next());
@@ -143,6 +151,7 @@ export class ScopeWatcher {
       if (this.#stop.signal.aborted) return false;
       this.#opts.cache.replaceAll(list.objects);
       this.#resourceVersion = list.resourceVersion;
+      this.#listedAt = Date.now();
       for (const why of list.skipped) this.#opts.log("warn", "ignored a listed item", { why });
       this.#opts.log("info", "TokenScopes listed", {
         count: list.objects.length,
@@ -158,66 +167,8 @@ export class ScopeWatcher {
     }
   }
 
-  async #watch(): Promise<Outcome> {
-    const abort = new AbortController();
-    const stopWatch = () => abort.abort();
-    this.#stop.signal.addEventListener("abort", stopWatch);
-    let lastActivity = Date.now();
-    let fault: Fault | undefined;
-    const fail = (f: Fault) => {
-      fault ??= f;
-      abort.abort();
-    };
-    const timeout = this.#opts.watchTimeoutMs;
-    const watchdog = setInterval(
-      () => {
-        if (Date.now() - lastActivity <= timeout) return;
-        fail({ restart: "watchdog", relist: true, error: `nothing received for ${timeout} ms` });
-      },
-      Math.max(50, Math.min(1000, timeout / 4)),
-    );
-    const end = await watchScopes(this.#opts.connection, {
-      namespace: this.#opts.namespace,
-      resourceVersion: this.#resourceVersion ?? "0",
-      // Below the watchdog, so a quiet but healthy watch is ended by the server first.
-      timeoutSeconds: Math.max(1, Math.floor(((0.5 + Math.random() * 0.4) * timeout) / 1000)),
-      headerTimeoutMs: timeout,
-      signal: abort.signal,
-      onOpen: () => {
-        lastActivity = Date.now();
-        this.#opts.onSynced();
-      },
-      onLine: (line) => {
-        lastActivity = Date.now();
-        // Not on open: a server that accepts every watch and drops it at once must back off.
-        this.#backoff.reset();
-        try {
-          const f = this.#handle(line);
-          if (f) fail(f);
-        } catch (err) {
-          // The cache may now be half-updated: start again from a fresh list.
-          this.#opts.log("error", "handling a TokenScope event failed", { error: String(err) });
-          fail({ restart: "handler_error", relist: true, error: String(err) });
-        }
-      },
-    });
-    clearInterval(watchdog);
-    this.#stop.signal.removeEventListener("abort", stopWatch);
-    if (this.#stop.signal.aborted) return { stopped: true };
-    return fault ?? this.#classify(end);
-  }
-
-  #classify(end: WatchEnd): Outcome {
-    if (end.kind === "closed") return { restart: "closed", relist: false };
-    if (end.kind === "error") return { restart: "error", relist: false, error: end.error.message };
-    // 410 Gone as a plain response: our resourceVersion is too old to resume from.
-    if (end.status === 410) return { restart: "expired", relist: true };
-    const message = end.body && typeof end.body === "object" ? JSON.stringify(end.body) : "";
-    return { restart: "error", relist: false, error: `HTTP ${end.status} ${message}`.trim() };
-  }
-
   /** One event line; a returned fault ends this watch. */
-  #handle(line: string): Fault | undefined {
+  #handle(line: string): WatchFault | undefined {
     const event = parseWatchEvent(line);
     switch (event.type) {
       case "invalid":
