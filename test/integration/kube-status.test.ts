@@ -179,5 +179,9 @@ describe("TokenScope status", () => {
       [],
       "no PATCH for a status that is already right",
     );
+    const count = (status: number) => api.patches().filter((p) => p.status === status).length;
+    console.log(
+      `# two replicas, whole suite: ${count(200)} PATCH 200, ${count(409)} PATCH 409 (lost races), ${api.patches().length} in all`,
+    );
   });
 });
