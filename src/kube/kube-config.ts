@@ -32,7 +32,7 @@ export function openKubeConnection(kubeconfig: string | undefined): KubeConnecti
     for (const file of rest) {
       const more = new KubeConfig();
       more.loadFromFile(file);
-      kc.mergeConfig(more);
+      kc.mergeConfig(more, true); // as kubectl: the first file to set current-context wins
     }
   }
   const cluster = kc.getCurrentCluster();
@@ -40,6 +40,14 @@ export function openKubeConnection(kubeconfig: string | undefined): KubeConnecti
   const url = new URL(cluster.server); // throws on a malformed server address
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new Error(`cluster server ${cluster.server} is not an http(s) URL`);
+  }
+  if (url.protocol === "http:" && !cluster.skipTLSVerify) {
+    // Also what loadFromDefault falls back to when it finds nothing: http://localhost:8080.
+    throw new Error(
+      first === undefined
+        ? "no kubeconfig found ($KUBECONFIG, ~/.kube/config) and no in-cluster service account"
+        : `cluster server ${cluster.server} is plain http; client-node refuses it unless insecure-skip-tls-verify is set`,
+    );
   }
   return {
     server: cluster.server.replace(/\/+$/, ""),

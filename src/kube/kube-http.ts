@@ -18,6 +18,8 @@ export interface KubeRequest {
   readonly body?: unknown;
   readonly contentType?: string;
   readonly timeoutMs: number;
+  /** Aborts the request early (shutdown). */
+  readonly signal?: AbortSignal;
 }
 
 /** A watch line longer than this is not an event we could use; the stream is dropped. */
@@ -67,7 +69,8 @@ function readBody(res: IncomingMessage): Promise<unknown> {
 
 /** One request and its whole JSON answer within timeoutMs, or a rejection saying why not. */
 export async function kubeRequest(conn: KubeConnection, r: KubeRequest): Promise<KubeResponse> {
-  const signal = AbortSignal.timeout(r.timeoutMs);
+  const deadline = AbortSignal.timeout(r.timeoutMs);
+  const signal = r.signal ? AbortSignal.any([deadline, r.signal]) : deadline;
   const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
   const headers: Record<string, string> = payload
     ? { "content-type": r.contentType ?? "application/json" }
@@ -75,7 +78,7 @@ export async function kubeRequest(conn: KubeConnection, r: KubeRequest): Promise
   const req = await open(conn, r.method, r.path, headers, signal);
   return await new Promise<KubeResponse>((resolve, reject) => {
     req.on("error", (err) =>
-      reject(signal.aborted ? new Error(`no answer within ${r.timeoutMs} ms`) : err),
+      reject(deadline.aborted ? new Error(`no answer within ${r.timeoutMs} ms`) : err),
     );
     req.on("response", (res) => {
       readBody(res).then((body) => resolve({ status: res.statusCode ?? 0, body }), reject);

@@ -147,6 +147,7 @@ export class ScopeWatcher {
         namespace: this.#opts.namespace,
         pageSize: this.#opts.pageSize ?? 500,
         timeoutMs: this.#opts.watchTimeoutMs,
+        signal: this.#stop.signal,
       });
       if (this.#stop.signal.aborted) return false;
       this.#opts.cache.replaceAll(list.objects);

@@ -36,6 +36,7 @@ export class StatusWriter {
   readonly #failures = new Map<string, number>();
   #chain: Promise<void> = Promise.resolve();
   #stopped = false;
+  readonly #stop = new AbortController();
 
   constructor(opts: StatusWriterOptions) {
     this.#opts = opts;
@@ -58,6 +59,7 @@ export class StatusWriter {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stop.abort();
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     await this.#chain;
@@ -84,7 +86,10 @@ export class StatusWriter {
       return;
     }
     try {
-      await patchScopeStatus(this.#opts.connection, object, patch, this.#opts.timeoutMs);
+      await patchScopeStatus(this.#opts.connection, object, patch, {
+        timeoutMs: this.#opts.timeoutMs,
+        signal: this.#stop.signal,
+      });
       this.#failures.delete(key);
       this.#opts.log("info", "TokenScope status written", {
         object: key,
@@ -93,7 +98,7 @@ export class StatusWriter {
         reason: verdict.reason,
       });
     } catch (err) {
-      this.#failed(key, err);
+      if (!this.#stop.signal.aborted) this.#failed(key, err);
     }
   }
 

@@ -39,6 +39,7 @@ export interface ListOptions {
   readonly namespace: string | undefined;
   readonly pageSize: number;
   readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
 }
 
 /** A consistent list in pages of `pageSize` (limit/continue); rejects with KubeApiError. */
@@ -50,7 +51,12 @@ export async function listScopes(conn: KubeConnection, opts: ListOptions): Promi
     const query = new URLSearchParams({ limit: String(opts.pageSize) });
     if (next !== undefined) query.set("continue", next);
     const path = `${collectionPath(opts.namespace)}?${query.toString()}`;
-    const res = await kubeRequest(conn, { method: "GET", path, timeoutMs: opts.timeoutMs });
+    const res = await kubeRequest(conn, {
+      method: "GET",
+      path,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+    });
     if (res.status !== 200) throw new KubeApiError("list", toApiStatus(res.body, res.status));
     const body = res.body as { items?: unknown; metadata?: Record<string, unknown> } | undefined;
     const items = Array.isArray(body?.items) ? (body.items as unknown[]) : undefined;
@@ -97,14 +103,14 @@ export async function patchScopeStatus(
   conn: KubeConnection,
   target: { namespace: string; name: string },
   patch: unknown,
-  timeoutMs: number,
+  opts: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<ScopeObject | undefined> {
   const res = await kubeRequest(conn, {
     method: "PATCH",
     path: statusPath(target.namespace, target.name),
     body: patch,
     contentType: "application/merge-patch+json",
-    timeoutMs,
+    ...opts,
   });
   if (res.status !== 200 && res.status !== 201) {
     throw new KubeApiError("patch status", toApiStatus(res.body, res.status));
