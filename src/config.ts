@@ -31,6 +31,9 @@ const STORE_FLAGS = {
   retention: { type: "string" },
   "max-ttl-cap": { type: "string" },
   "log-level": { type: "string" },
+  kubeconfig: { type: "string" },
+  "watch-namespace": { type: "string" },
+  "kube-watch-timeout": { type: "string" },
 } as const;
 
 const SERVE_FLAGS = {
@@ -44,6 +47,7 @@ const SERVE_FLAGS = {
   "shutdown-delay": { type: "string" },
   "http-authz-addr": { type: "string" },
   "trusted-proxies": { type: "string" },
+  "kube-ready-grace": { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -65,6 +69,12 @@ export interface StoreConfig {
   readonly retentionMs: number;
   readonly maxTTLCapMs: number;
   readonly logLevel: LogLevel;
+  /** --scopes kubernetes: kubeconfig path(s), else ~/.kube/config, else in-cluster. */
+  readonly kubeconfig: string | undefined;
+  /** --scopes kubernetes: one namespace, or undefined for all. */
+  readonly watchNamespace: string | undefined;
+  /** --scopes kubernetes: the longest silence on a watch before it is relisted. */
+  readonly kubeWatchTimeoutMs: number;
 }
 
 export interface ServeConfig extends StoreConfig {
@@ -79,6 +89,8 @@ export interface ServeConfig extends StoreConfig {
   readonly httpAuthzAddr: { host: string; port: number } | undefined;
   /** Peers whose X-Forwarded-For / X-Real-IP name the source address. */
   readonly trustedProxies: readonly CidrBlock[];
+  /** --scopes kubernetes: how long the watch may be broken while still ready. */
+  readonly kubeReadyGraceMs: number;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -155,6 +167,25 @@ export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig
     retentionMs: durationFlag(values, "retention", "720h"),
     maxTTLCapMs: durationFlag(values, "max-ttl-cap", "2160h"),
     logLevel: logLevel as LogLevel,
+    ...kubeConfig(values, env),
+  };
+}
+
+function kubeConfig(values: Values, env: NodeJS.ProcessEnv) {
+  const watchNamespace = stringFlag(values, "watch-namespace");
+  if (watchNamespace !== undefined && !isNamespaceName(watchNamespace)) {
+    throw new UsageError(
+      `--watch-namespace: "${watchNamespace}" is not a Kubernetes namespace name`,
+    );
+  }
+  const kubeWatchTimeoutMs = durationFlag(values, "kube-watch-timeout", "2m");
+  if (kubeWatchTimeoutMs < 500 || kubeWatchTimeoutMs > 3_600_000) {
+    throw new UsageError("--kube-watch-timeout: must be between 500ms and 1h");
+  }
+  return {
+    kubeconfig: stringFlag(values, "kubeconfig") ?? (env.KUBECONFIG || undefined),
+    watchNamespace,
+    kubeWatchTimeoutMs,
   };
 }
 
@@ -191,6 +222,7 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     shutdownDelayMs: durationFlag(values, "shutdown-delay", "5s"),
     httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
     trustedProxies: trustedProxiesFlag(values),
+    kubeReadyGraceMs: durationFlag(values, "kube-ready-grace", "1m"),
   });
 }
 

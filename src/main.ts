@@ -32,6 +32,11 @@ export async function serve(
   // Starts even when Redis is down: not ready until it answers (StoreHealth below).
   const backends = await openBackends(config, logger, {
     onStoreError: (op) => metrics.storeError(op),
+    kube: {
+      writeStatus: true,
+      readyGraceMs: config.kubeReadyGraceMs,
+      onWatchRestart: (reason) => metrics.kubeWatchRestart(reason),
+    },
   });
   if (!config.redisUrl) {
     logger.log(
@@ -54,11 +59,13 @@ export async function serve(
   });
   let draining = false;
   const readiness = {
-    ready: () => !draining && storeHealth.healthy && backends.scopes.loaded,
+    ready: () =>
+      !draining && storeHealth.healthy && backends.scopes.loaded && backends.scopeHealth.ready(),
     reasons: () => [
       ...(draining ? ["shutting down"] : []),
       ...(storeHealth.healthy ? [] : ["token store not answering"]),
       ...(backends.scopes.loaded ? [] : ["scopes not loaded"]),
+      ...[backends.scopeHealth.problem()].filter((p) => p !== undefined),
     ],
   };
   const check = createCheckService({
@@ -88,6 +95,7 @@ export async function serve(
         logger.log("error", "internal error in HTTP authorization", { err: String(err) }),
     }));
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
+  backends.scopeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
   grpcServer.setServing(readiness.ready());
   logger.log("info", "tokenscope serving", {

@@ -13,6 +13,7 @@ export interface Metrics {
   readonly registry: Registry;
   recordCheck(decision: Decision, namespace: string | undefined, seconds: number): void;
   storeError(op: string): void;
+  kubeWatchRestart(reason: string): void;
 }
 
 export function createMetrics(): Metrics {
@@ -38,6 +39,12 @@ export function createMetrics(): Metrics {
     labelNames: ["op"] as const,
     registers: [registry],
   });
+  const kubeWatchRestarts = new Counter({
+    name: "tokenscope_kube_watch_restarts_total",
+    help: "TokenScope watches started again after the previous one ended, by why it ended.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   return {
     registry,
     recordCheck(decision, namespace, seconds) {
@@ -53,6 +60,9 @@ export function createMetrics(): Metrics {
     },
     storeError(op) {
       storeErrors.inc({ op });
+    },
+    kubeWatchRestart(reason) {
+      kubeWatchRestarts.inc({ reason });
     },
   };
 }
