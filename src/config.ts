@@ -37,6 +37,8 @@ const SERVE_FLAGS = {
   namespace: { type: "string" },
   "audit-allow-sample": { type: "string" },
   "shutdown-grace": { type: "string" },
+  "webhook-cert-file": { type: "string" },
+  "webhook-key-file": { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -64,6 +66,8 @@ export interface ServeConfig extends StoreConfig {
   readonly namespace: string | undefined;
   readonly auditAllowSample: number;
   readonly shutdownGraceMs: number;
+  /** The admission webhook (HTTPS), when given a certificate. */
+  readonly webhook: WebhookConfig | undefined;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -150,9 +154,6 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     throw new UsageError("--audit-allow-sample: must be between 0 and 1");
   const grpcAddr = stringFlag(values, "grpc-addr") ?? "0.0.0.0:9001";
   const grpcParsed = parseHostPort("grpc-addr", grpcAddr);
-  if (stringFlag(values, "webhook-addr") !== undefined) {
-    throw new UsageError("--webhook-addr: the admission webhook is not part of this build yet");
-  }
   return Object.freeze({
     ...storeConfig(values, env),
     grpcAddr: `${grpcParsed.host.includes(":") ? `[${grpcParsed.host}]` : grpcParsed.host}:${grpcParsed.port}`,
@@ -160,7 +161,33 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     namespace,
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
+    webhook: webhookConfig(values),
   });
 }
 
 export { STORE_FLAGS };
+
+export interface WebhookConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** On when given a certificate and key (SPEC §5); --webhook-addr alone is a mistake, not a no-op. */
+function webhookConfig(values: Values): WebhookConfig | undefined {
+  const addr = stringFlag(values, "webhook-addr");
+  const certFile = stringFlag(values, "webhook-cert-file");
+  const keyFile = stringFlag(values, "webhook-key-file");
+  if (certFile === undefined && keyFile === undefined) {
+    if (addr !== undefined) {
+      throw new UsageError("--webhook-addr: also pass --webhook-cert-file and --webhook-key-file");
+    }
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new UsageError("--webhook-cert-file and --webhook-key-file go together");
+  }
+  const { host, port } = parseHostPort("webhook-addr", addr ?? "0.0.0.0:9443");
+  return { host, port, certFile: resolve(certFile), keyFile: resolve(keyFile) };
+}

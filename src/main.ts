@@ -8,10 +8,13 @@ import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
 import { StoreHealth } from "./store/store-health.ts";
+import { startWebhookServer, type WebhookServer } from "./kube/webhook-server.ts";
 
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** Set when the admission webhook runs (--webhook-cert-file/--webhook-key-file). */
+  readonly webhookPort?: number;
   ready(): boolean;
   stop(): Promise<void>;
 }
@@ -70,6 +73,22 @@ export async function serve(
     onInternalError: (err) => logger.log("error", "internal error in Check", { err: String(err) }),
   });
   const ops = await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
+  // Admission does not depend on the store or the scopes: /readyz is about the Check path only.
+  let webhook: WebhookServer | undefined;
+  if (config.webhook) {
+    try {
+      webhook = await startWebhookServer({
+        ...config.webhook,
+        maxTTLCapMs: config.maxTTLCapMs,
+        logger,
+      });
+    } catch (err) {
+      await grpcServer.close(0);
+      await ops.close();
+      await backends.close();
+      throw err;
+    }
+  }
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
   grpcServer.setServing(readiness.ready());
@@ -85,12 +104,14 @@ export async function serve(
   return {
     grpcPort: grpcServer.port,
     httpPort: ops.port,
+    ...(webhook ? { webhookPort: webhook.port } : {}),
     ready: () => readiness.ready(),
     async stop() {
       draining = true;
       grpcServer.setServing(false);
       await grpcServer.close(config.shutdownGraceMs);
       storeHealth.stop();
+      await webhook?.close();
       await ops.close();
       await backends.close();
     },
