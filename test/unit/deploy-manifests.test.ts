@@ -291,6 +291,18 @@ describe("Helm values", () => {
     });
   }
 
+  it("every template closes each if/with/range/define it opens, in order", () => {
+    for (const file of filesUnder(join(CHART, "templates"), /\.(yaml|tpl|txt)$/)) {
+      const text = readFileSync(file, "utf8").replaceAll(/\{\{-?\s*\/\*[\s\S]*?\*\/\s*-?\}\}/g, "");
+      let depth = 0;
+      for (const m of text.matchAll(/\{\{-?\s*(if|with|range|define|end)\b/g)) {
+        depth += m[1] === "end" ? -1 : 1;
+        assert.ok(depth >= 0, `${relative(CHART, file)}: an end without a block`);
+      }
+      assert.equal(depth, 0, `${relative(CHART, file)}: unclosed blocks`);
+    }
+  });
+
   it("every .Values path the templates read exists in values.yaml", () => {
     const missing: string[] = [];
     for (const file of filesUnder(join(CHART, "templates"), /\.(yaml|tpl|txt)$/)) {

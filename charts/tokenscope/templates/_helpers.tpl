@@ -36,10 +36,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- $r := .Values.redis -}}
 {{- $auth := ternary ":$(REDIS_PASSWORD)@" "" (ne $r.password.existingSecret "") -}}
 {{- if eq $r.mode "sentinel" -}}
-{{- $nodes := required "redis.sentinel.nodes: list the sentinels (host:port)" $r.sentinel.nodes -}}
+{{- $nodes := $r.sentinel.nodes | default list -}}
+{{- if not $nodes -}}{{- fail "redis.sentinel.nodes: list the sentinels (host:port)" -}}{{- end -}}
 {{- printf "%s://%s%s/%s" (ternary "rediss+sentinel" "redis+sentinel" $r.tls) $auth (join "," $nodes) $r.sentinel.masterName -}}
 {{- else if eq $r.mode "cluster" -}}
-{{- $nodes := required "redis.cluster.nodes: list some cluster nodes (host:port)" $r.cluster.nodes -}}
+{{- $nodes := $r.cluster.nodes | default list -}}
+{{- if not $nodes -}}{{- fail "redis.cluster.nodes: list some cluster nodes (host:port)" -}}{{- end -}}
 {{- printf "%s://%s%s" (ternary "rediss+cluster" "redis+cluster" $r.tls) $auth (join "," $nodes) -}}
 {{- else -}}
 {{- $url := required "set redis.url, or redis.existingSecret.name for a URL kept in a Secret" $r.url -}}
