@@ -48,6 +48,8 @@ const SERVE_FLAGS = {
   "http-authz-addr": { type: "string" },
   "trusted-proxies": { type: "string" },
   "kube-ready-grace": { type: "string" },
+  "webhook-cert-file": { type: "string" },
+  "webhook-key-file": { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -91,6 +93,8 @@ export interface ServeConfig extends StoreConfig {
   readonly trustedProxies: readonly CidrBlock[];
   /** --scopes kubernetes: how long the watch may be broken while still ready. */
   readonly kubeReadyGraceMs: number;
+  /** The admission webhook (HTTPS), when given a certificate. */
+  readonly webhook: WebhookConfig | undefined;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -209,9 +213,6 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     throw new UsageError("--audit-allow-sample: must be between 0 and 1");
   const grpcAddr = stringFlag(values, "grpc-addr") ?? "0.0.0.0:9001";
   const grpcParsed = parseHostPort("grpc-addr", grpcAddr);
-  if (stringFlag(values, "webhook-addr") !== undefined) {
-    throw new UsageError("--webhook-addr: the admission webhook is not part of this build yet");
-  }
   return Object.freeze({
     ...storeConfig(values, env),
     grpcAddr: `${grpcParsed.host.includes(":") ? `[${grpcParsed.host}]` : grpcParsed.host}:${grpcParsed.port}`,
@@ -223,6 +224,7 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
     trustedProxies: trustedProxiesFlag(values),
     kubeReadyGraceMs: durationFlag(values, "kube-ready-grace", "1m"),
+    webhook: webhookConfig(values),
   });
 }
 
@@ -238,3 +240,28 @@ function trustedProxiesFlag(values: Values): readonly CidrBlock[] {
 }
 
 export { STORE_FLAGS };
+
+export interface WebhookConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** On when given a certificate and key (SPEC §5); --webhook-addr alone is a mistake, not a no-op. */
+function webhookConfig(values: Values): WebhookConfig | undefined {
+  const addr = stringFlag(values, "webhook-addr");
+  const certFile = stringFlag(values, "webhook-cert-file");
+  const keyFile = stringFlag(values, "webhook-key-file");
+  if (certFile === undefined && keyFile === undefined) {
+    if (addr !== undefined) {
+      throw new UsageError("--webhook-addr: also pass --webhook-cert-file and --webhook-key-file");
+    }
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new UsageError("--webhook-cert-file and --webhook-key-file go together");
+  }
+  const { host, port } = parseHostPort("webhook-addr", addr ?? "0.0.0.0:9443");
+  return { host, port, certFile: resolve(certFile), keyFile: resolve(keyFile) };
+}

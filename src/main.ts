@@ -10,12 +10,15 @@ import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
 import { StoreHealth } from "./store/store-health.ts";
+import { startWebhookServer, type WebhookServer } from "./kube/webhook-server.ts";
 
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
   /** Set when --http-authz-addr is given. */
   readonly httpAuthzPort?: number;
+  /** Set when the admission webhook runs (--webhook-cert-file/--webhook-key-file). */
+  readonly webhookPort?: number;
   ready(): boolean;
   /**
    * Turns not-ready at once, keeps answering for `delayMs` (while Kubernetes and the mesh take
@@ -94,6 +97,23 @@ export async function serve(
       onInternalError: (err) =>
         logger.log("error", "internal error in HTTP authorization", { err: String(err) }),
     }));
+  // Admission does not depend on the store or the scopes: /readyz is about the Check path only.
+  let webhook: WebhookServer | undefined;
+  if (config.webhook) {
+    try {
+      webhook = await startWebhookServer({
+        ...config.webhook,
+        maxTTLCapMs: config.maxTTLCapMs,
+        logger,
+      });
+    } catch (err) {
+      await grpcServer.close(0);
+      await httpAuthz?.close(0);
+      await ops.close();
+      await backends.close();
+      throw err;
+    }
+  }
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   backends.scopeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
@@ -112,6 +132,7 @@ export async function serve(
     grpcPort: grpcServer.port,
     httpPort: ops.port,
     httpAuthzPort: httpAuthz?.port,
+    ...(webhook ? { webhookPort: webhook.port } : {}),
     ready: () => readiness.ready(),
     async stop(opts = {}) {
       draining = true;
@@ -121,6 +142,7 @@ export async function serve(
       await grpcServer.close(config.shutdownGraceMs);
       await httpAuthz?.close(config.shutdownGraceMs);
       storeHealth.stop();
+      await webhook?.close();
       await ops.close();
       await backends.close();
     },

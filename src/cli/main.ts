@@ -2,6 +2,7 @@
 // an exit status, never a stack trace.
 import { UsageError, serveConfig } from "../config.ts";
 import { KeyError } from "../hmac-key.ts";
+import { WebhookCertificateError } from "../kube/webhook-server.ts";
 import { StoreConflictError, StoreUnavailableError } from "../store/token-store.ts";
 import { TokenRequestError } from "../tokens/token-service.ts";
 import { runCheck } from "./check-command.ts";
@@ -56,7 +57,11 @@ function reportError(err: unknown): number {
     );
     return 2;
   }
-  if (err instanceof KeyError || err instanceof StoreConflictError) {
+  if (
+    err instanceof KeyError ||
+    err instanceof StoreConflictError ||
+    err instanceof WebhookCertificateError
+  ) {
     process.stderr.write(`tokenscope: ${err.message}\n`);
     return 1;
   }
