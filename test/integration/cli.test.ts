@@ -7,6 +7,8 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tempDir } from "../harness/server.ts";
+import { checkClient } from "../harness/check-client.ts";
+import { buildCheckRequest } from "../../src/envoy/check-request.ts";
 
 const BIN = new URL("../../bin/tokenscope", import.meta.url).pathname;
 
@@ -211,8 +213,12 @@ describe("shutdown", () => {
       await sleep(20);
     }
     // Not ready, yet still deciding: Envoy's in-flight and late requests get real answers.
-    const r = check("tks_prod_not-a-token");
-    assert.match(r.stdout, /^DENY 401 malformed_token/);
+    const client = checkClient(Number(grpcAddr.split(":")[1]));
+    const res = await client.check(
+      buildCheckRequest({ token: "tks_prod_not-a-token", method: "GET", path: "/", host: "h" }),
+    );
+    client.close();
+    assert.equal(res.status?.message, "malformed_token");
     const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
     assert.match(serveLog, /"msg":"draining","signal":"SIGTERM","delay_ms":1000/);
