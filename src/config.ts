@@ -9,6 +9,7 @@ import { isNamespaceName } from "./domain/namespace.ts";
 import { parseTrustedProxies } from "./http-authz/trusted-proxies.ts";
 import type { CidrBlock } from "./domain/cidr.ts";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
+import { DEFAULT_INJECTION, type InjectionConfig } from "./kube/sidecar-injector.ts";
 import { parseRedisUrl } from "./store/redis-connection.ts";
 
 export class UsageError extends Error {
@@ -49,6 +50,9 @@ const SERVE_FLAGS = {
   "trusted-proxies": { type: "string" },
   "kube-ready-grace": { type: "string" },
   "webhook-cert-file": { type: "string" },
+  "sidecar-image": { type: "string" },
+  "sidecar-redis-secret": { type: "string" },
+  "sidecar-hmac-secret": { type: "string" },
   "webhook-key-file": { type: "string" },
 } as const;
 
@@ -224,7 +228,7 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
     trustedProxies: trustedProxiesFlag(values),
     kubeReadyGraceMs: durationFlag(values, "kube-ready-grace", "1m"),
-    webhook: webhookConfig(values),
+    webhook: webhookConfig(values, storeConfig(values, env).environment),
   });
 }
 
@@ -246,10 +250,36 @@ export interface WebhookConfig {
   readonly port: number;
   readonly certFile: string;
   readonly keyFile: string;
+  readonly injection: InjectionConfig;
+}
+
+const SECRET_NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** What /mutate injects: the image, and Secret references (never values) for Redis and the key. */
+function injectionConfig(values: Values, environment: string): InjectionConfig {
+  const redisRef = stringFlag(values, "sidecar-redis-secret") ?? "tokenscope-redis:url";
+  const [redisName = "", redisKey = ""] = redisRef.split(":");
+  if (!SECRET_NAME_RE.test(redisName) || !/^[-._a-zA-Z0-9]{1,253}$/.test(redisKey)) {
+    throw new UsageError(`--sidecar-redis-secret: "${redisRef}" is not SECRET:KEY`);
+  }
+  const hmacSecret = stringFlag(values, "sidecar-hmac-secret") ?? "tokenscope-hmac-key";
+  if (!SECRET_NAME_RE.test(hmacSecret)) {
+    throw new UsageError(`--sidecar-hmac-secret: "${hmacSecret}" is not a Secret name`);
+  }
+  const image = stringFlag(values, "sidecar-image") ?? DEFAULT_INJECTION.image;
+  if (!/^[^\s]{1,512}$/.test(image))
+    throw new UsageError(`--sidecar-image: "${image}" is not an image`);
+  return {
+    ...DEFAULT_INJECTION,
+    image,
+    environment,
+    redisUrlSecret: { name: redisName, key: redisKey },
+    hmacKeySecret: hmacSecret,
+  };
 }
 
 /** On when given a certificate and key (SPEC §5); --webhook-addr alone is a mistake, not a no-op. */
-function webhookConfig(values: Values): WebhookConfig | undefined {
+function webhookConfig(values: Values, environment: string): WebhookConfig | undefined {
   const addr = stringFlag(values, "webhook-addr");
   const certFile = stringFlag(values, "webhook-cert-file");
   const keyFile = stringFlag(values, "webhook-key-file");
@@ -263,5 +293,11 @@ function webhookConfig(values: Values): WebhookConfig | undefined {
     throw new UsageError("--webhook-cert-file and --webhook-key-file go together");
   }
   const { host, port } = parseHostPort("webhook-addr", addr ?? "0.0.0.0:9443");
-  return { host, port, certFile: resolve(certFile), keyFile: resolve(keyFile) };
+  return {
+    host,
+    port,
+    certFile: resolve(certFile),
+    keyFile: resolve(keyFile),
+    injection: injectionConfig(values, environment),
+  };
 }

@@ -81,6 +81,7 @@ export async function serve(
     logger,
     clock: Date.now,
     auditAllowSample: config.auditAllowSample,
+    watchNamespace: config.scopes === "kubernetes" ? config.watchNamespace : undefined,
   });
   const grpcServer = await startGrpcServer({
     addr: config.grpcAddr,

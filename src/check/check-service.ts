@@ -28,6 +28,8 @@ export interface CheckServiceDeps {
   /** Fraction of allows written to the audit log (SPEC §6 --audit-allow-sample). */
   readonly auditAllowSample: number;
   readonly random?: () => number;
+  /** Set when only this namespace's TokenScopes are watched (--watch-namespace, sidecars). */
+  readonly watchNamespace?: string;
 }
 
 export interface CheckResult {
@@ -62,6 +64,10 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
       hmacKey: deps.hmacKey,
       now: deps.clock(),
       scope,
+      scopeOutOfView:
+        deps.watchNamespace !== undefined &&
+        scopeKey !== undefined &&
+        !scopeKey.startsWith(`${deps.watchNamespace}/`),
       namespace,
       route: view.route,
       source: view.source,

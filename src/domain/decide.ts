@@ -71,6 +71,12 @@ export interface DecisionInput {
   readonly hmacKey: Uint8Array;
   readonly now: number;
   readonly scope: ScopeEntry | undefined;
+  /**
+   * The token's scope lives in a namespace this server does not watch (--watch-namespace, as
+   * an injected sidecar runs): it cannot be found here by construction, and the truthful reason
+   * is that the token belongs to another namespace.
+   */
+  readonly scopeOutOfView?: boolean;
   /** Resolved destination namespace (see resolveNamespace), undefined when unknown. */
   readonly namespace: string | undefined;
   readonly route: RequestRoute;
@@ -94,7 +100,8 @@ export function decide(input: DecisionInput): Decision {
   const state = tokenState(record, input.now);
   if (state !== "active") return deny(state, identity);
   const entry = input.scope;
-  if (!entry) return deny("scope_not_found", identity);
+  if (!entry)
+    return deny(input.scopeOutOfView ? "namespace_mismatch" : "scope_not_found", identity);
   if (!entry.ready) return deny("scope_not_ready", identity);
   const scope = entry.scope;
   const scopeDeny = firstScopeFailure(scope, input, record.labels);

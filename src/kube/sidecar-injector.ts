@@ -71,7 +71,6 @@ export function sidecarContainer(cfg: InjectionConfig): Obj {
       "--watch-namespace=$(POD_NAMESPACE)",
       `--environment=${cfg.environment}`,
       "--hmac-key-file=/etc/tokenscope/hmac/hmac.key",
-      "--workers=1",
     ],
     env: [
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },

@@ -11,6 +11,7 @@ import { X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import type { Logger } from "../observability/logger.ts";
 import { reviewAdmission, type AdmissionOptions } from "./admission.ts";
+import { DEFAULT_INJECTION, reviewPodInjection, type InjectionConfig } from "./sidecar-injector.ts";
 
 /** An AdmissionReview carries the object and the old object; each is at most ~1.5 MB in etcd. */
 export const MAX_REVIEW_BYTES = 6 * 1024 * 1024;
@@ -25,6 +26,8 @@ export interface WebhookServerOptions extends AdmissionOptions {
   /** Safety net for volumes where file events do not arrive (default 30 s). */
   readonly reloadPollMs?: number;
   readonly maxBodyBytes?: number;
+  /** The sidecar the mutating webhook (/mutate) injects into Pods. */
+  readonly injection?: InjectionConfig;
 }
 
 export interface WebhookServer {
@@ -114,8 +117,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?", 1)[0];
-    if (path !== "/validate") {
-      reply(res, 404, "not found; the TokenScope webhook is at /validate");
+    if (path !== "/validate" && path !== "/mutate") {
+      reply(res, 404, "not found; the webhooks are /validate (TokenScope) and /mutate (Pod)");
       return;
     }
     if (req.method !== "POST") {
@@ -133,7 +136,15 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     try {
       body = JSON.parse(raw.toString("utf8"));
     } catch (err) {
-      reply(res, 400, `malformed AdmissionReview: not JSON (${(err as Error).message})`);
+      if (path === "/mutate")
+        body = undefined; // answered below: admitted, with a warning
+      else {
+        reply(res, 400, `malformed AdmissionReview: not JSON (${(err as Error).message})`);
+        return;
+      }
+    }
+    if (path === "/mutate") {
+      mutate(body, res);
       return;
     }
     const outcome = reviewAdmission(body, opts);
@@ -146,6 +157,22 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       ...outcome.summary,
     });
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(outcome.review));
+  };
+
+  /** Sidecar injection never fails a pod creation: every answer is an allowed review. */
+  const mutate = (body: unknown, res: ServerResponse) => {
+    const { response, injected } = reviewPodInjection(body, opts.injection ?? DEFAULT_INJECTION);
+    const request =
+      typeof body === "object" && body !== null && "request" in body ? body.request : {};
+    const named = (request ?? {}) as { namespace?: unknown; name?: unknown };
+    logger.log(response.warnings ? "warn" : "info", "pod injection review", {
+      uid: response.uid,
+      namespace: named.namespace,
+      injected,
+      warnings: response.warnings,
+    });
+    const review = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response };
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review));
   };
 
   const server: Server = createServer({ ...current, minVersion: TLS_MIN_VERSION }, (req, res) => {

@@ -2,6 +2,7 @@
 //   redis://[:password@]host:port[/db]        rediss:// for TLS
 //   redis+sentinel://[:password@]host:port[,host:port...]/<master-name>[/db]
 //   redis+cluster://[:password@]host:port[,host:port...]
+// and rediss+sentinel:// / rediss+cluster:// for TLS to every node (and sentinel).
 // Every client fails fast: no offline queue, no retried requests, bounded connect and socket
 // waits. The store still races every operation against its own deadline on top of this.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
@@ -36,7 +37,7 @@ function parseNodes(list: string, defaultPort: number): { host: string; port: nu
 /** Parses a --redis-url; the error never repeats the URL, which may hold a password. */
 export function parseRedisUrl(url: string): RedisEndpoint {
   const m =
-    /^(redis|rediss|redis\+sentinel|redis\+cluster):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(\/[^?#]*)?$/.exec(
+    /^(rediss?|rediss?\+sentinel|rediss?\+cluster):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(\/[^?#]*)?$/.exec(
       url,
     );
   if (!m) {
@@ -45,8 +46,11 @@ export function parseRedisUrl(url: string): RedisEndpoint {
     );
   }
   const [, scheme = "", user, pass, hosts = "", path = ""] = m;
-  const topology: RedisTopology =
-    scheme === "redis+sentinel" ? "sentinel" : scheme === "redis+cluster" ? "cluster" : "single";
+  const topology: RedisTopology = scheme.endsWith("+sentinel")
+    ? "sentinel"
+    : scheme.endsWith("+cluster")
+      ? "cluster"
+      : "single";
   const segments = path.split("/").filter((s) => s !== "");
   const masterName = topology === "sentinel" ? segments.shift() : undefined;
   if (topology === "sentinel" && !masterName) {
@@ -71,7 +75,7 @@ export function parseRedisUrl(url: string): RedisEndpoint {
     db,
     username: decode(user),
     password: decode(pass),
-    tls: scheme === "rediss",
+    tls: scheme.startsWith("rediss"),
   };
 }
 
@@ -103,7 +107,7 @@ export function connectRedis(url: string, deadlineMs: number): RedisClient {
     const options: ClusterOptions = {
       // ioredis' cluster queue ignores commandTimeout (ioredis#1604): it must be off up here.
       enableOfflineQueue: false,
-      redisOptions: { ...nodeOptions, ...auth },
+      redisOptions: { ...nodeOptions, ...auth, ...(endpoint.tls ? { tls: {} } : {}) },
       clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
       retryDelayOnFailover: 50,
       retryDelayOnClusterDown: 50,
@@ -127,6 +131,7 @@ export function connectRedis(url: string, deadlineMs: number): RedisClient {
       // reconnect asks the sentinels again. A demoted master answers writes with READONLY:
       reconnectOnError: (err: Error) => (err.message.startsWith("READONLY") ? 2 : false),
       sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+      ...(endpoint.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
       role: "master",
     });
   }

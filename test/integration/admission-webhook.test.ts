@@ -468,12 +468,13 @@ describe("serve with the webhook flags", () => {
 
   it("defaults the webhook address to :9443 when given a certificate", () => {
     const config = serveConfig(["--webhook-cert-file=/x.crt", "--webhook-key-file=/x.key"], {});
-    assert.deepEqual(config.webhook, {
-      host: "0.0.0.0",
-      port: 9443,
-      certFile: "/x.crt",
-      keyFile: "/x.key",
-    });
+    const { injection, ...addr } = config.webhook ?? { injection: undefined };
+    assert.deepEqual(addr, { host: "0.0.0.0", port: 9443, certFile: "/x.crt", keyFile: "/x.key" });
+    assert.equal(
+      injection?.redisUrlSecret.name,
+      "tokenscope-redis",
+      "the sidecar's default Secret",
+    );
   });
 
   it("refuses to start on an unreadable certificate, with a clear message", async () => {

@@ -350,6 +350,7 @@ describe("RBAC is least privilege", () => {
     assert.deepEqual(grants, [
       "deploy/examples/sidecar/reports-with-tokenscope.yaml: Role",
       "deploy/rbac.yaml: ClusterRole",
+      "deploy/sidecar-injection/namespace-rbac.yaml: Role",
     ]);
   });
 });
