@@ -165,7 +165,7 @@ describe("which namespaces the API server sends to /mutate", () => {
   }
   it("the injector can never block a pod: failurePolicy Ignore, sideEffects None", () => {
     assert.equal(hook?.failurePolicy, "Ignore");
-    assert.equal(hook?.sideEffects, "None");
+    assert.equal(hook.sideEffects, "None");
   });
 });
 
