@@ -191,23 +191,31 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
    */
   async function confirmReplicated(op: string, id: string): Promise<void> {
     if (minReplicas === 0) return;
-    let confirmed: unknown;
-    try {
-      const replies = await deadlineRace(
-        redis.pipeline().exists(key(id)).wait(minReplicas, replicationTimeoutMs).exec(),
-        deadlineMs,
-        `${op} replication`,
-      );
-      const [err, value] = replies?.[1] ?? [new Error("no reply to WAIT"), undefined];
-      if (err) throw err;
-      confirmed = value;
-    } catch (err) {
-      onError(`${op} replication`, err);
-      throw new StoreUnavailableError(`${op} replication`, { cause: err });
+    // WAIT is bounded by the short per-command deadline; asked again (it waits for the same
+    // write) until the lifecycle deadline, so a busy moment is not reported as a lost write.
+    const giveUpAt = Date.now() + lifecycleDeadlineMs;
+    let confirmed = 0;
+    let lastError: unknown;
+    do {
+      try {
+        const replies = await deadlineRace(
+          redis.pipeline().exists(key(id)).wait(minReplicas, replicationTimeoutMs).exec(),
+          deadlineMs,
+          `${op} replication`,
+        );
+        const [err, value] = replies?.[1] ?? [new Error("no reply to WAIT"), undefined];
+        if (err) throw err;
+        confirmed = Number(value);
+        if (confirmed >= minReplicas) return;
+      } catch (err) {
+        lastError = err;
+      }
+    } while (Date.now() < giveUpAt);
+    if (lastError !== undefined && confirmed === 0) {
+      onError(`${op} replication`, lastError);
+      throw new StoreUnavailableError(`${op} replication`, { cause: lastError });
     }
-    if (typeof confirmed !== "number" || confirmed < minReplicas) {
-      throw new ReplicationError(op, Number(confirmed), minReplicas, replicationTimeoutMs);
-    }
+    throw new ReplicationError(op, confirmed, minReplicas, lifecycleDeadlineMs);
   }
 
   async function listPage(cursor: string, filter?: TokenFilter): Promise<[string, TokenRecord[]]> {
