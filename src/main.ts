@@ -7,6 +7,8 @@ import { startGrpcServer } from "./envoy/grpc-server.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
+import { createInventoryMetrics } from "./observability/inventory-metrics.ts";
+import { UsageRecorder } from "./tokens/usage-recorder.ts";
 import { StoreHealth } from "./store/store-health.ts";
 
 export interface RunningServer {
@@ -20,7 +22,10 @@ export async function serve(
   config: ServeConfig,
   logger: Logger = createLogger({ level: config.logLevel }),
 ): Promise<RunningServer> {
-  const metrics = createMetrics();
+  const metrics = createMetrics({
+    maxTokens: config.metricsMaxTokens,
+    tokenIdleMs: config.metricsTokenIdleMs,
+  });
   // Starts even when Redis is down: not ready until it answers (StoreHealth below).
   const backends = await openBackends(config, logger, {
     onStoreError: (op) => metrics.storeError(op),
@@ -53,6 +58,20 @@ export async function serve(
       ...(backends.scopes.loaded ? [] : ["scopes not loaded"]),
     ],
   };
+  const inventory = createInventoryMetrics({
+    registry: metrics.registry,
+    store: backends.store,
+    scopes: backends.scopes,
+    logger,
+    clock: Date.now,
+    intervalMs: config.inventoryIntervalMs,
+    expiringSoonMs: config.expiringSoonMs,
+  });
+  const usage = new UsageRecorder({
+    store: backends.store,
+    logger,
+    intervalMs: config.usageIntervalMs,
+  });
   const check = createCheckService({
     environment: config.environment,
     serverNamespace: config.namespace,
@@ -63,6 +82,7 @@ export async function serve(
     logger,
     clock: Date.now,
     auditAllowSample: config.auditAllowSample,
+    usage,
   });
   const grpcServer = await startGrpcServer({
     addr: config.grpcAddr,
@@ -72,6 +92,8 @@ export async function serve(
   const ops = await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
+  usage.start();
+  void inventory.start();
   grpcServer.setServing(readiness.ready());
   logger.log("info", "tokenscope serving", {
     grpc_port: grpcServer.port,
@@ -91,6 +113,8 @@ export async function serve(
       grpcServer.setServing(false);
       await grpcServer.close(config.shutdownGraceMs);
       storeHealth.stop();
+      inventory.stop();
+      await usage.stop();
       await ops.close();
       await backends.close();
     },

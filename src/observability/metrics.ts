@@ -1,6 +1,7 @@
 // prom-client on a private registry. Metric names are the dashboards' contract (SPEC §6).
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision } from "../domain/decide.ts";
+import { TokenSeries } from "./token-metrics.ts";
 
 export type DecisionLabel = "allow" | "deny" | "dry_run_deny";
 
@@ -13,9 +14,22 @@ export interface Metrics {
   readonly registry: Registry;
   recordCheck(decision: Decision, namespace: string | undefined, seconds: number): void;
   storeError(op: string): void;
+  /** The per-token series (SPEC §6 tokenscope_token_checks_total), for sweeps and tests. */
+  readonly tokenSeries: TokenSeries;
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsOptions {
+  /** --metrics-max-tokens: distinct token ids exported before `_overflow` (default 10000). */
+  readonly maxTokens?: number;
+  /** --metrics-token-idle: an id unseen this long leaves the exposition (default 1h). */
+  readonly tokenIdleMs?: number;
+  readonly clock?: () => number;
+}
+
+/** Store operations reported as 0 from the start, so rates and alerts have a series to read. */
+const STORE_OPS = ["get", "create", "rotate", "revoke", "list", "ping", "usage", "audit"];
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const checks = new Counter({
@@ -38,8 +52,25 @@ export function createMetrics(): Metrics {
     labelNames: ["op"] as const,
     registers: [registry],
   });
+  for (const op of STORE_OPS) storeErrors.inc({ op }, 0);
+  const tokenChecks = new Counter({
+    name: "tokenscope_token_checks_total",
+    help: "Authorization decisions per verified token id (capped; see --metrics-max-tokens).",
+    labelNames: ["token_id", "scope", "owner", "decision", "reason"] as const,
+    registers: [registry],
+    // A scrape also sweeps (when due): idle ids leave even when no check arrives at all.
+    collect: (): void => {
+      tokenSeries.sweepIfDue();
+    },
+  });
+  const tokenSeries = new TokenSeries(tokenChecks, {
+    maxTokens: opts.maxTokens ?? 10_000,
+    idleMs: opts.tokenIdleMs ?? 3_600_000,
+    clock: opts.clock ?? Date.now,
+  });
   return {
     registry,
+    tokenSeries,
     recordCheck(decision, namespace, seconds) {
       const label = decisionLabel(decision);
       const reason = decision.dryRunDeny ?? decision.reason;
@@ -50,6 +81,10 @@ export function createMetrics(): Metrics {
         scope: decision.token?.scope ?? "",
       });
       duration.observe({ decision: label }, seconds);
+      // Only a verified secret names a token: garbage ids never reach the per-token table.
+      if (decision.token !== undefined) {
+        tokenSeries.record({ ...decision.token, decision: label, reason });
+      }
     },
     storeError(op) {
       storeErrors.inc({ op });
