@@ -385,7 +385,9 @@ describe("observability on a real Prometheus", () => {
   it("exports the token inventory and scope readiness from the store and the scope index", async () => {
     await prom.eventually(async () => {
       const rows = await prom.query('tokenscope_tokens{scope="prod/reports-read"}');
-      const byState = Object.fromEntries(rows.map((s) => [s.metric.state ?? "", Number(s.value[1])]));
+      const byState = Object.fromEntries(
+        rows.map((s) => [s.metric.state ?? "", Number(s.value[1])]),
+      );
       assert.deepEqual(byState, { active: 1, expiring_soon: 1, expired: 0, revoked: 1 });
     });
     const scopes = await prom.query("tokenscope_scopes");
