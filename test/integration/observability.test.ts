@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { formatToken, parseToken } from "../../src/domain/token.ts";
 import { buildCheckRequest, type CheckRequestParams } from "../../src/envoy/check-request.ts";
-import { describeRecord } from "../../src/cli/token-output.ts";
+import { describeRecord, printRecordTable } from "../../src/cli/token-output.ts";
 import { startRedis, type RedisServer, type RedisValue } from "../harness/redis.ts";
 import { openServerBackends, startTestServer, type TestServer } from "../harness/server.ts";
 import { checkClient, type CheckClient } from "../harness/check-client.ts";
@@ -416,6 +416,10 @@ describe("observability on a real Prometheus", () => {
     assert.ok(a);
     const text = describeRecord(a, backends.scopes, Date.now()).join("\n");
     assert.match(text, /last used: {3}\d{4}-\d\d-\d\dT.* from 127\.0\.0\.1/);
+    const c = await backends.store.get(tokens.C?.id ?? "");
+    assert.ok(c);
+    const row = printRecordTable([c], Date.now()).split("\n")[1] ?? "";
+    assert.match(row, /ago\s+192\.168\.1\.1$/, "token list shows when and from where");
   });
 
   it("writes one audit line per deny and per allow at sample 1, with the fields of SPEC §6", () => {
