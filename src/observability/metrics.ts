@@ -1,7 +1,7 @@
 // prom-client on a private registry. Metric names are the dashboards' contract (SPEC §6).
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision } from "../domain/decide.ts";
-import { TokenSeries } from "./token-metrics.ts";
+import { TokenSeries, TokenscopeRegistry } from "./token-metrics.ts";
 
 export type DecisionLabel = "allow" | "deny" | "dry_run_deny";
 
@@ -30,7 +30,8 @@ export interface MetricsOptions {
 const STORE_OPS = ["get", "create", "rotate", "revoke", "list", "ping", "usage", "audit"];
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
-  const registry = new Registry();
+  // A prom-client Registry whose per-token family renders cheaply (see token-metrics.ts).
+  const registry = new TokenscopeRegistry();
   collectDefaultMetrics({ register: registry });
   const checks = new Counter({
     name: "tokenscope_checks_total",
@@ -53,21 +54,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
   for (const op of STORE_OPS) storeErrors.inc({ op }, 0);
-  const tokenChecks = new Counter({
-    name: "tokenscope_token_checks_total",
-    help: "Authorization decisions per verified token id (capped; see --metrics-max-tokens).",
-    labelNames: ["token_id", "scope", "owner", "decision", "reason"] as const,
-    registers: [registry],
-    // A scrape also sweeps (when due): idle ids leave even when no check arrives at all.
-    collect: (): void => {
-      tokenSeries.sweepIfDue();
-    },
-  });
-  const tokenSeries = new TokenSeries(tokenChecks, {
+  const tokenSeries = new TokenSeries({
     maxTokens: opts.maxTokens ?? 10_000,
     idleMs: opts.tokenIdleMs ?? 3_600_000,
     clock: opts.clock ?? Date.now,
   });
+  registry.attachTokenSeries(tokenSeries);
   return {
     registry,
     tokenSeries,

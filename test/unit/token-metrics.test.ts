@@ -129,3 +129,32 @@ describe("per-token metrics without traffic", () => {
     assert.deepEqual(await m.series(), []);
   });
 });
+
+describe("per-token metrics exposition", () => {
+  it("escapes an owner's quotes, backslashes and newlines as the text format requires", async () => {
+    const m = setup(10, MINUTE);
+    m.record(allow({ id: "tok000000001", scope: "prod/x", owner: 'a "b" \\ c\nd' }));
+    const text = await m.metrics.registry.metrics();
+    assert.ok(text.includes('owner="a \\"b\\" \\\\ c\\nd"'), text);
+    assert.match(text, /^# TYPE tokenscope_token_checks_total counter$/m);
+  });
+
+  it("lists the per-token series in the registry's JSON like any other metric", async () => {
+    const m = setup(10, MINUTE);
+    m.record(allow(token(1)));
+    const json = await m.metrics.registry.getMetricsAsJSON();
+    const family = json.find((f) => f.name === "tokenscope_token_checks_total");
+    assert.deepEqual(family?.values, [
+      {
+        labels: {
+          token_id: token(1).id,
+          scope: "prod/reports-read",
+          owner: "owner-1",
+          decision: "allow",
+          reason: "ok",
+        },
+        value: 1,
+      },
+    ]);
+  });
+});
