@@ -83,6 +83,8 @@ const ROTATE_REFUSALS: Record<string, string> = {
 
 const SWAP_ATTEMPTS = 5;
 const PAGE_SIZE = 500;
+// Usage pages are small: each use is a read and a compare-and-set, all within one deadline.
+const USAGE_PAGE_SIZE = 100;
 
 function deadlineRace<T>(work: Promise<T>, ms: number, op: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -237,8 +239,8 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
     kind: "redis",
 
     async recordUsage(usages) {
-      for (let i = 0; i < usages.length; i += PAGE_SIZE) {
-        const page = usages.slice(i, i + PAGE_SIZE);
+      for (let i = 0; i < usages.length; i += USAGE_PAGE_SIZE) {
+        const page = usages.slice(i, i + USAGE_PAGE_SIZE);
         await run("usage", () => usagePage(page));
       }
     },

@@ -65,6 +65,53 @@ describe("Prometheus rules", () => {
   });
 });
 
+describe("Helm templates", () => {
+  const dir = "charts/tokenscope";
+  const templates = ["servicemonitor.yaml", "prometheusrule.yaml", "grafana-dashboard.yaml"].map(
+    (f) => read(`${dir}/templates/${f}`),
+  );
+  const values = parseYaml(read(`${dir}/values-observability.yaml`)) as Record<string, unknown>;
+
+  it("read only files that the chart ships", () => {
+    const files = templates.flatMap((t) =>
+      [...t.matchAll(/\.Files\.Get "([^"]+)"/g)].map((m) => m[1]),
+    );
+    assert.deepEqual(files.sort(), [
+      "files/tokenscope-dashboard.json",
+      "files/tokenscope-rules.yaml",
+    ]);
+  });
+
+  it("are each off unless its value is set, and every value they read is documented", () => {
+    const guards = templates.map((t) => /\$(\w+) := dig ((?:"\w+" )+)dict \.Values\.AsMap/.exec(t));
+    const paths = guards.map((g) => (g?.[2] ?? "").trim().replaceAll('"', "").split(" "));
+    assert.deepEqual(paths, [
+      ["metrics", "serviceMonitor"],
+      ["metrics", "prometheusRule"],
+      ["grafana", "dashboard"],
+    ]);
+    templates.forEach((t, i) => {
+      const section = paths[i]?.reduce<unknown>(
+        (v, k) => (v as Record<string, unknown> | undefined)?.[k],
+        values,
+      ) as Record<string, unknown>;
+      assert.equal(section.enabled, false, "off by default");
+      assert.match(t, /\{\{- if \(dig "enabled" false \$\w+\) \}\}/);
+      for (const m of t.matchAll(/dig "(\w+)"/g)) {
+        const key = m[1] ?? "";
+        if (["metrics", "grafana", "serviceMonitor", "prometheusRule", "dashboard"].includes(key))
+          continue;
+        assert.ok(
+          key in section,
+          `${paths[i]?.join(".") ?? ""}.${key} is in values-observability.yaml`,
+        );
+      }
+    });
+    const dashboard = (values.grafana as { dashboard: { labels: unknown } }).dashboard;
+    assert.deepEqual(dashboard.labels, { grafana_dashboard: "1" }, "the Grafana sidecar's label");
+  });
+});
+
 describe("Grafana dashboard", () => {
   const json = read("deploy/grafana/tokenscope.json");
   const d = JSON.parse(json) as {
