@@ -25,6 +25,8 @@ export interface PrometheusServer {
   query(expr: string): Promise<PromSample[]>;
   /** Values of a label among the series matching `match` (what Grafana's label_values runs). */
   labelValues(label: string, match: string): Promise<string[]>;
+  /** Every label name Prometheus holds. */
+  labelNames(): Promise<string[]>;
   alerts(): Promise<PromAlert[]>;
   /** The scrape targets' health as Prometheus reports it. */
   targets(): Promise<{ scrapeUrl: string; health: string; lastError: string }[]>;
@@ -126,6 +128,7 @@ export async function startPrometheus(opts: {
     },
     labelValues: (label, match) =>
       api<string[]>(`/api/v1/label/${label}/values?match[]=${encodeURIComponent(match)}`),
+    labelNames: () => api<string[]>("/api/v1/labels"),
     async alerts() {
       return (await api<{ alerts: PromAlert[] }>("/api/v1/alerts")).alerts;
     },

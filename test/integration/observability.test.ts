@@ -470,6 +470,10 @@ describe("observability on a real Prometheus", () => {
       ["server log and audit lines", server.logLines.join("")],
       ["Prometheus log", prom.output()],
     ];
+    for (const label of await prom.labelNames()) {
+      const values = await prom.labelValues(label, '{job="tokenscope"}');
+      places.push([`Prometheus label ${label}`, values.join("\n")]);
+    }
     let cursor = "0";
     let keys = 0;
     do {
