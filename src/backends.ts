@@ -31,6 +31,7 @@ export async function openBackends(
         deadlineMs: config.redisDeadlineMs,
         retentionMs: config.retentionMs,
         auditMaxEvents: config.auditMaxEvents,
+        minReplicas: config.redisMinReplicas,
         onError: (op, err) => {
           opts.onStoreError?.(op);
           logger.log("warn", "token store error", { op, err: String(err) });

@@ -6,7 +6,10 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "./domain/duration.ts";
 import { isValidEnvironment } from "./domain/token.ts";
 import { isNamespaceName } from "./domain/namespace.ts";
+import { parseTrustedProxies } from "./http-authz/trusted-proxies.ts";
+import type { CidrBlock } from "./domain/cidr.ts";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
+import { parseRedisUrl } from "./store/redis-connection.ts";
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -20,6 +23,7 @@ const STORE_FLAGS = {
   "redis-url": { type: "string" },
   "redis-prefix": { type: "string" },
   "redis-deadline": { type: "string" },
+  "redis-min-replicas": { type: "string" },
   "data-dir": { type: "string" },
   "hmac-key-file": { type: "string" },
   environment: { type: "string" },
@@ -43,6 +47,9 @@ const SERVE_FLAGS = {
   "expiring-soon": { type: "string" },
   "inventory-interval": { type: "string" },
   "usage-interval": { type: "string" },
+  "shutdown-delay": { type: "string" },
+  "http-authz-addr": { type: "string" },
+  "trusted-proxies": { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -53,6 +60,8 @@ export interface StoreConfig {
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
   readonly redisDeadlineMs: number;
+  /** Replicas that must confirm a revocation/rotation; undefined = the topology's default. */
+  readonly redisMinReplicas: number | undefined;
   readonly dataDir: string;
   readonly hmacKeyFile: string | undefined;
   readonly environment: string;
@@ -77,6 +86,12 @@ export interface ServeConfig extends StoreConfig {
   readonly expiringSoonMs: number;
   readonly inventoryIntervalMs: number;
   readonly usageIntervalMs: number;
+  /** After SIGTERM: not ready but still answering, so endpoints drop us before we stop. */
+  readonly shutdownDelayMs: number;
+  /** HTTP authorization (SPEC §5b); off unless given. */
+  readonly httpAuthzAddr: { host: string; port: number } | undefined;
+  /** Peers whose X-Forwarded-For / X-Real-IP name the source address. */
+  readonly trustedProxies: readonly CidrBlock[];
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -128,8 +143,21 @@ export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig
     throw new UsageError("--redis-deadline: must be between 1ms and 5s");
   }
   const scopesFlag = stringFlag(values, "scopes");
+  const redisUrl = stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined);
+  if (redisUrl !== undefined) {
+    try {
+      parseRedisUrl(redisUrl);
+    } catch (err) {
+      throw new UsageError(`--redis-url: ${(err as Error).message}`);
+    }
+  }
+  const minReplicasText = stringFlag(values, "redis-min-replicas");
+  if (minReplicasText !== undefined && !/^\d{1,2}$/.test(minReplicasText)) {
+    throw new UsageError("--redis-min-replicas: must be a number of replicas (0 turns WAIT off)");
+  }
   return {
-    redisUrl: stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined),
+    redisUrl,
+    redisMinReplicas: minReplicasText === undefined ? undefined : Number(minReplicasText),
     redisPrefix: stringFlag(values, "redis-prefix") ?? "{tokenscope}:",
     redisDeadlineMs,
     dataDir: resolve(stringFlag(values, "data-dir") ?? ".tokenscope"),
@@ -196,7 +224,21 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     inventoryIntervalMs: minDurationFlag(values, "inventory-interval", "60s", 1000),
     // SPEC: at most one usage write per token per 10 s; tests may go faster, never below 1 s.
     usageIntervalMs: minDurationFlag(values, "usage-interval", "10s", 1000),
+    shutdownDelayMs: durationFlag(values, "shutdown-delay", "5s"),
+    httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
+    trustedProxies: trustedProxiesFlag(values),
   });
+}
+
+function optionalHostPort(values: Values, flag: string) {
+  const text = stringFlag(values, flag);
+  return text === undefined ? undefined : parseHostPort(flag, text);
+}
+
+function trustedProxiesFlag(values: Values): readonly CidrBlock[] {
+  const parsed = parseTrustedProxies(stringFlag(values, "trusted-proxies") ?? "");
+  if ("error" in parsed) throw new UsageError(`--trusted-proxies: ${parsed.error}`);
+  return parsed;
 }
 
 export { STORE_FLAGS };

@@ -4,6 +4,8 @@ import { createCheckService } from "./check/check-service.ts";
 import type { ServeConfig } from "./config.ts";
 import { openBackends } from "./backends.ts";
 import { startGrpcServer } from "./envoy/grpc-server.ts";
+import { startHttpAuthzServer } from "./http-authz/http-authz-server.ts";
+import { trustedProxyMatcher } from "./http-authz/trusted-proxies.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
@@ -14,8 +16,14 @@ import { StoreHealth } from "./store/store-health.ts";
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** Set when --http-authz-addr is given. */
+  readonly httpAuthzPort?: number;
   ready(): boolean;
-  stop(): Promise<void>;
+  /**
+   * Turns not-ready at once, keeps answering for `delayMs` (while Kubernetes and the mesh take
+   * the endpoint out of rotation), then stops accepting and lets in-flight checks finish.
+   */
+  stop(opts?: { delayMs?: number }): Promise<void>;
 }
 
 export async function serve(
@@ -90,6 +98,15 @@ export async function serve(
     onInternalError: (err) => logger.log("error", "internal error in Check", { err: String(err) }),
   });
   const ops = await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
+  const httpAuthz =
+    config.httpAuthzAddr &&
+    (await startHttpAuthzServer({
+      ...config.httpAuthzAddr,
+      check,
+      trustedProxies: trustedProxyMatcher(config.trustedProxies),
+      onInternalError: (err) =>
+        logger.log("error", "internal error in HTTP authorization", { err: String(err) }),
+    }));
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
   usage.start();
@@ -98,6 +115,7 @@ export async function serve(
   logger.log("info", "tokenscope serving", {
     grpc_port: grpcServer.port,
     http_port: ops.port,
+    http_authz_port: httpAuthz?.port ?? null,
     environment: config.environment,
     namespace: config.namespace ?? null,
     store: backends.store.kind,
@@ -107,11 +125,15 @@ export async function serve(
   return {
     grpcPort: grpcServer.port,
     httpPort: ops.port,
+    httpAuthzPort: httpAuthz?.port,
     ready: () => readiness.ready(),
-    async stop() {
+    async stop(opts = {}) {
       draining = true;
       grpcServer.setServing(false);
+      const delayMs = opts.delayMs ?? 0;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       await grpcServer.close(config.shutdownGraceMs);
+      await httpAuthz?.close(config.shutdownGraceMs);
       storeHealth.stop();
       inventory.stop();
       await usage.stop();

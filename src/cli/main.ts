@@ -19,6 +19,8 @@ Commands:
   token revoke ID [-o json]
   token list [--scope NS/NAME] [--owner WHO] [-o json]
   token inspect ID [-o json]
+  token export > FILE           back up every record (hashes and metadata; no secret exists to export)
+  token import FILE|-           restore an export: checked whole first, existing records kept
   check --addr HOST:PORT --token T --method GET --path /x --host H --namespace NS [--source-ip IP]
   ${AUDIT_USAGE}
 
@@ -75,9 +77,9 @@ async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv): Promis
   const logger = createLogger({ level: config.logLevel });
   const server = await serve(config, logger);
   return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      logger.log("info", "draining", { signal });
-      server.stop().then(
+    const stop = (signal: string, delayMs: number) => {
+      logger.log("info", "draining", { signal, delay_ms: delayMs });
+      server.stop({ delayMs }).then(
         () => resolve(0),
         (err: unknown) => {
           logger.log("error", "shutdown failed", { err: String(err) });
@@ -85,7 +87,9 @@ async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv): Promis
         },
       );
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    // SIGTERM is Kubernetes ending the pod: wait out endpoint removal. SIGINT is a person at a
+    // terminal: stop now.
+    process.once("SIGTERM", () => stop("SIGTERM", config.shutdownDelayMs));
+    process.once("SIGINT", () => stop("SIGINT", 0));
   });
 }

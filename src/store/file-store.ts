@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
 import { matchesFilter, toTokenRecord } from "./record-json.ts";
+import { createLocalRateLimiter } from "./local-rate-limiter.ts";
 import { StoreConflictError, StoreUnavailableError, type TokenStore } from "./token-store.ts";
 import { fileAuditJournal } from "./file-audit.ts";
 
@@ -228,6 +229,7 @@ export async function createFileStore(opts: FileStoreOptions): Promise<TokenStor
     throw new StoreUnavailableError("open", { cause: err });
   }
   await reload();
+  const rates = createLocalRateLimiter(clock);
 
   return {
     kind: "file",
@@ -286,6 +288,9 @@ export async function createFileStore(opts: FileStoreOptions): Promise<TokenStor
     appendEvent: (event) => journal.append(event).catch(unavailable("audit")),
 
     events: (filter) => journal.read(filter).catch(unavailable("audit")),
+
+    // The embedded store serves one process: its rate limits are that process's, in memory.
+    consumeRate: (key, limit) => Promise.resolve(rates.consume(key, limit)),
 
     ping: () => fresh("ping", true),
 

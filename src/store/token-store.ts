@@ -1,3 +1,5 @@
+import type { RateOutcome } from "../domain/rate-limit.ts";
+import type { RateLimit } from "../domain/scope-types.ts";
 import type { TokenRecord } from "../domain/token-record.ts";
 
 /** Raised when the store cannot answer within its deadline; the decision is store_unavailable. */
@@ -73,6 +75,11 @@ export interface TokenStore {
   appendEvent(event: LifecycleEvent): Promise<void>;
   /** Journal events matching the filter, oldest first. */
   events(filter?: EventFilter): Promise<LifecycleEvent[]>;
+  /**
+   * Takes one request from the rate budget under `key` (GCRA, see domain/rate-limit.ts),
+   * atomically across every replica that shares the store.
+   */
+  consumeRate(key: string, limit: RateLimit): Promise<RateOutcome>;
   /** Resolves when the backend answers within the deadline. */
   ping(): Promise<void>;
   close(): Promise<void>;

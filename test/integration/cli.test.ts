@@ -39,6 +39,7 @@ before(async () => {
     {
       cwd: dir,
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TOKENSCOPE_SHUTDOWN_DELAY: "1s" },
     },
   );
   serveProcess.stderr?.on("data", (chunk: Buffer) => (serveLog += chunk.toString()));
@@ -198,10 +199,22 @@ describe("bad CLI input gets one clear line and a non-zero exit, never a stack t
 });
 
 describe("shutdown", () => {
-  it("SIGTERM drains and exits 0", async () => {
+  it("SIGTERM turns not ready at once, answers through the shutdown delay, then exits 0", async () => {
+    const httpPort = /"http_port":(\d+)/.exec(serveLog)?.[1] ?? "?";
+    const readyz = () => fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status);
+    assert.equal(await readyz(), 200);
+    const exited = once(serveProcess, "exit");
     serveProcess.kill("SIGTERM");
-    const [code] = (await once(serveProcess, "exit")) as [number | null];
+    const giveUp = Date.now() + 900;
+    while ((await readyz()) !== 503) {
+      assert.ok(Date.now() < giveUp, "/readyz still 200 after SIGTERM");
+      await sleep(20);
+    }
+    // Not ready, yet still deciding: Envoy's in-flight and late requests get real answers.
+    const r = check("tks_prod_not-a-token");
+    assert.match(r.stdout, /^DENY 401 malformed_token/);
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
-    assert.match(serveLog, /"msg":"draining"/);
+    assert.match(serveLog, /"msg":"draining","signal":"SIGTERM","delay_ms":1000/);
   });
 });
