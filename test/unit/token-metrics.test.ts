@@ -113,6 +113,13 @@ describe("per-token metrics", () => {
     assert.deepEqual(await m.series(), []);
   });
 
+  it("counts whatever reason a verified token's decision carries (rate_limited)", async () => {
+    const m = setup(10, MINUTE);
+    m.record(deny("rate_limited", token(1), "prod"));
+    const [only] = await m.series();
+    assert.match(only?.[0] ?? "", /decision="deny",reason="rate_limited"/);
+  });
+
   it("counts dry-run would-denies under their reason", async () => {
     const m = setup(10, MINUTE);
     m.record({ ...allow(token(1)), dryRunDeny: "route_not_allowed" } as Decision);
