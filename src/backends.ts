@@ -45,13 +45,18 @@ export async function openBackends(
         prefix: config.redisPrefix,
         deadlineMs: config.redisDeadlineMs,
         retentionMs: config.retentionMs,
+        auditMaxEvents: config.auditMaxEvents,
         minReplicas: config.redisMinReplicas,
         onError: (op, err) => {
           opts.onStoreError?.(op);
           logger.log("warn", "token store error", { op, err: String(err) });
         },
       })
-    : await createFileStore({ dir: config.dataDir, retentionMs: config.retentionMs });
+    : await createFileStore({
+        dir: config.dataDir,
+        retentionMs: config.retentionMs,
+        auditMaxEvents: config.auditMaxEvents,
+      });
   if (opts.waitForStoreMs) await waitForStore(store, opts.waitForStoreMs);
   const scopes = new ScopeIndex();
   if (config.scopes === "kubernetes") {

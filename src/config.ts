@@ -35,6 +35,7 @@ const STORE_FLAGS = {
   kubeconfig: { type: "string" },
   "watch-namespace": { type: "string" },
   "kube-watch-timeout": { type: "string" },
+  "audit-max-events": { type: "string" },
 } as const;
 
 const SERVE_FLAGS = {
@@ -45,6 +46,11 @@ const SERVE_FLAGS = {
   namespace: { type: "string" },
   "audit-allow-sample": { type: "string" },
   "shutdown-grace": { type: "string" },
+  "metrics-max-tokens": { type: "string" },
+  "metrics-token-idle": { type: "string" },
+  "expiring-soon": { type: "string" },
+  "inventory-interval": { type: "string" },
+  "usage-interval": { type: "string" },
   "shutdown-delay": { type: "string" },
   "http-authz-addr": { type: "string" },
   "trusted-proxies": { type: "string" },
@@ -81,6 +87,8 @@ export interface StoreConfig {
   readonly watchNamespace: string | undefined;
   /** --scopes kubernetes: the longest silence on a watch before it is relisted. */
   readonly kubeWatchTimeoutMs: number;
+  /** Lifecycle events kept in the store's audit journal (Redis stream / audit.jsonl). */
+  readonly auditMaxEvents: number;
 }
 
 export interface ServeConfig extends StoreConfig {
@@ -89,6 +97,11 @@ export interface ServeConfig extends StoreConfig {
   readonly namespace: string | undefined;
   readonly auditAllowSample: number;
   readonly shutdownGraceMs: number;
+  readonly metricsMaxTokens: number;
+  readonly metricsTokenIdleMs: number;
+  readonly expiringSoonMs: number;
+  readonly inventoryIntervalMs: number;
+  readonly usageIntervalMs: number;
   /** After SIGTERM: not ready but still answering, so endpoints drop us before we stop. */
   readonly shutdownDelayMs: number;
   /** HTTP authorization (SPEC §5b); off unless given. */
@@ -194,7 +207,24 @@ function kubeConfig(values: Values, env: NodeJS.ProcessEnv) {
     kubeconfig: stringFlag(values, "kubeconfig") ?? (env.KUBECONFIG || undefined),
     watchNamespace,
     kubeWatchTimeoutMs,
+    auditMaxEvents: intFlag(values, "audit-max-events", 100_000, 100),
   };
+}
+
+export function intFlag(values: Values, name: string, fallback: number, min: number): number {
+  const text = stringFlag(values, name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`--${name}: "${text}" must be a whole number of at least ${min}`);
+  }
+  return n;
+}
+
+function minDurationFlag(values: Values, name: string, fallback: string, minMs: number): number {
+  const ms = durationFlag(values, name, fallback);
+  if (ms < minMs) throw new UsageError(`--${name}: must be at least ${minMs / 1000}s`);
+  return ms;
 }
 
 export function parseHostPort(flag: string, text: string): { host: string; port: number } {
@@ -224,6 +254,12 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     namespace,
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
+    metricsMaxTokens: intFlag(values, "metrics-max-tokens", 10_000, 1),
+    metricsTokenIdleMs: minDurationFlag(values, "metrics-token-idle", "1h", 1000),
+    expiringSoonMs: minDurationFlag(values, "expiring-soon", "168h", 1000),
+    inventoryIntervalMs: minDurationFlag(values, "inventory-interval", "60s", 1000),
+    // SPEC: at most one usage write per token per 10 s; tests may go faster, never below 1 s.
+    usageIntervalMs: minDurationFlag(values, "usage-interval", "10s", 1000),
     shutdownDelayMs: durationFlag(values, "shutdown-delay", "5s"),
     httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
     trustedProxies: trustedProxiesFlag(values),

@@ -9,6 +9,8 @@ import { trustedProxyMatcher } from "./http-authz/trusted-proxies.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
+import { createInventoryMetrics } from "./observability/inventory-metrics.ts";
+import { UsageRecorder } from "./tokens/usage-recorder.ts";
 import { StoreHealth } from "./store/store-health.ts";
 import { startWebhookServer, type WebhookServer } from "./kube/webhook-server.ts";
 
@@ -31,7 +33,10 @@ export async function serve(
   config: ServeConfig,
   logger: Logger = createLogger({ level: config.logLevel }),
 ): Promise<RunningServer> {
-  const metrics = createMetrics();
+  const metrics = createMetrics({
+    maxTokens: config.metricsMaxTokens,
+    tokenIdleMs: config.metricsTokenIdleMs,
+  });
   // Starts even when Redis is down: not ready until it answers (StoreHealth below).
   const backends = await openBackends(config, logger, {
     onStoreError: (op) => metrics.storeError(op),
@@ -71,6 +76,20 @@ export async function serve(
       ...[backends.scopeHealth.problem()].filter((p) => p !== undefined),
     ],
   };
+  const inventory = createInventoryMetrics({
+    registry: metrics.registry,
+    store: backends.store,
+    scopes: backends.scopes,
+    logger,
+    clock: Date.now,
+    intervalMs: config.inventoryIntervalMs,
+    expiringSoonMs: config.expiringSoonMs,
+  });
+  const usage = new UsageRecorder({
+    store: backends.store,
+    logger,
+    intervalMs: config.usageIntervalMs,
+  });
   const check = createCheckService({
     environment: config.environment,
     serverNamespace: config.namespace,
@@ -82,6 +101,7 @@ export async function serve(
     clock: Date.now,
     auditAllowSample: config.auditAllowSample,
     watchNamespace: config.scopes === "kubernetes" ? config.watchNamespace : undefined,
+    usage,
   });
   const grpcServer = await startGrpcServer({
     addr: config.grpcAddr,
@@ -118,6 +138,8 @@ export async function serve(
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   backends.scopeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
+  usage.start();
+  void inventory.start();
   grpcServer.setServing(readiness.ready());
   logger.log("info", "tokenscope serving", {
     grpc_port: grpcServer.port,
@@ -144,6 +166,8 @@ export async function serve(
       await httpAuthz?.close(config.shutdownGraceMs);
       storeHealth.stop();
       await webhook?.close();
+      inventory.stop();
+      await usage.stop();
       await ops.close();
       await backends.close();
     },

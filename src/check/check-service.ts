@@ -30,6 +30,8 @@ export interface CheckServiceDeps {
   readonly random?: () => number;
   /** Set when only this namespace's TokenScopes are watched (--watch-namespace, sidecars). */
   readonly watchNamespace?: string;
+  /** Notes each verified token's use (lastUsedAt/lastSource), written back off the request path. */
+  readonly usage?: { seen(id: string, at: number, source: string | undefined): void };
 }
 
 export interface CheckResult {
@@ -89,11 +91,19 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
       decision = deny("store_unavailable");
     }
     deps.metrics.recordCheck(decision, namespace, Number(process.hrtime.bigint() - started) / 1e9);
+    if (decision.token !== undefined) {
+      deps.usage?.seen(decision.token.id, deps.clock(), usageSource(view.source));
+    }
     if (!decision.allowed || decision.dryRunDeny || random() < deps.auditAllowSample) {
       audit(deps.logger, view, decision, namespace);
     }
     return { decision, namespace };
   };
+}
+
+function usageSource(source: CheckView["source"]): string | undefined {
+  if (source.address && source.principal) return `${source.address} (${source.principal})`;
+  return source.address || source.principal || undefined;
 }
 
 function audit(

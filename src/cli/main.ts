@@ -7,6 +7,7 @@ import { StoreConflictError, StoreUnavailableError } from "../store/token-store.
 import { TokenRequestError } from "../tokens/token-service.ts";
 import { runCheck } from "./check-command.ts";
 import { runToken } from "./token-commands.ts";
+import { AUDIT_USAGE, runAudit } from "./audit-command.ts";
 import { serve } from "../main.ts";
 import { createLogger } from "../observability/logger.ts";
 
@@ -22,8 +23,9 @@ Commands:
   token export > FILE           back up every record (hashes and metadata; no secret exists to export)
   token import FILE|-           restore an export: checked whole first, existing records kept
   check --addr HOST:PORT --token T --method GET --path /x --host H --namespace NS [--source-ip IP]
+  ${AUDIT_USAGE}
 
-Store flags (serve and token): --redis-url, --data-dir, --hmac-key-file, --environment, --scopes
+Store flags (serve, token and audit): --redis-url, --data-dir, --hmac-key-file, --environment, --scopes
 Every flag can also be set as TOKENSCOPE_<FLAG> (e.g. TOKENSCOPE_GRPC_ADDR).`;
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -36,6 +38,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         return await runToken(rest, env);
       case "check":
         return await runCheck(rest, env);
+      case "audit":
+        return await runAudit(rest, env);
       case undefined:
       case "help":
       case "--help":

@@ -23,7 +23,7 @@ export function recordJson(record: TokenRecord, now: number): Record<string, unk
 
 export function printRecordTable(records: readonly TokenRecord[], now: number): string {
   if (records.length === 0) return "No tokens.";
-  const rows = [["ID", "SCOPE", "OWNER", "STATE", "EXPIRES", "LAST USED"]];
+  const rows = [["ID", "SCOPE", "OWNER", "STATE", "EXPIRES", "LAST USED", "FROM"]];
   for (const r of records) {
     rows.push([
       r.id,
@@ -32,6 +32,7 @@ export function printRecordTable(records: readonly TokenRecord[], now: number): 
       tokenState(r, now),
       relative(r.expiresAt, now),
       r.lastUsedAt === undefined ? "never" : relative(r.lastUsedAt, now),
+      r.lastSource ?? "",
     ]);
   }
   const widths =

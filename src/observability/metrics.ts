@@ -1,6 +1,7 @@
 // prom-client on a private registry. Metric names are the dashboards' contract (SPEC §6).
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision } from "../domain/decide.ts";
+import { TokenSeries, TokenscopeRegistry } from "./token-metrics.ts";
 
 export type DecisionLabel = "allow" | "deny" | "dry_run_deny";
 
@@ -14,10 +15,24 @@ export interface Metrics {
   recordCheck(decision: Decision, namespace: string | undefined, seconds: number): void;
   storeError(op: string): void;
   kubeWatchRestart(reason: string): void;
+  /** The per-token series (SPEC §6 tokenscope_token_checks_total), for sweeps and tests. */
+  readonly tokenSeries: TokenSeries;
 }
 
-export function createMetrics(): Metrics {
-  const registry = new Registry();
+export interface MetricsOptions {
+  /** --metrics-max-tokens: distinct token ids exported before `_overflow` (default 10000). */
+  readonly maxTokens?: number;
+  /** --metrics-token-idle: an id unseen this long leaves the exposition (default 1h). */
+  readonly tokenIdleMs?: number;
+  readonly clock?: () => number;
+}
+
+/** Store operations reported as 0 from the start, so rates and alerts have a series to read. */
+const STORE_OPS = ["get", "create", "rotate", "revoke", "list", "ping", "usage", "audit"];
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  // A prom-client Registry whose per-token family renders cheaply (see token-metrics.ts).
+  const registry = new TokenscopeRegistry();
   collectDefaultMetrics({ register: registry });
   const checks = new Counter({
     name: "tokenscope_checks_total",
@@ -45,8 +60,16 @@ export function createMetrics(): Metrics {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  for (const op of STORE_OPS) storeErrors.inc({ op }, 0);
+  const tokenSeries = new TokenSeries({
+    maxTokens: opts.maxTokens ?? 10_000,
+    idleMs: opts.tokenIdleMs ?? 3_600_000,
+    clock: opts.clock ?? Date.now,
+  });
+  registry.attachTokenSeries(tokenSeries);
   return {
     registry,
+    tokenSeries,
     recordCheck(decision, namespace, seconds) {
       const label = decisionLabel(decision);
       const reason = decision.dryRunDeny ?? decision.reason;
@@ -57,6 +80,10 @@ export function createMetrics(): Metrics {
         scope: decision.token?.scope ?? "",
       });
       duration.observe({ decision: label }, seconds);
+      // Only a verified secret names a token: garbage ids never reach the per-token table.
+      if (decision.token !== undefined) {
+        tokenSeries.record({ ...decision.token, decision: label, reason });
+      }
     },
     storeError(op) {
       storeErrors.inc({ op });

@@ -6,6 +6,7 @@ import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.
 import { matchesFilter, toTokenRecord } from "./record-json.ts";
 import { createLocalRateLimiter } from "./local-rate-limiter.ts";
 import { StoreConflictError, StoreUnavailableError, type TokenStore } from "./token-store.ts";
+import { fileAuditJournal } from "./file-audit.ts";
 
 // The embedded store for a laptop: one JSON file shared by `serve` and the CLI. Each process keeps
 // the records in memory for reads; writes go through a lock file so processes never interleave.
@@ -16,6 +17,8 @@ export interface FileStoreOptions {
   readonly clock?: () => number;
   /** How stale a read may be: another process's write is noticed within this many ms. */
   readonly reloadIntervalMs?: number;
+  /** Lifecycle events kept in audit.jsonl and its one rotated predecessor. */
+  readonly auditMaxEvents?: number;
 }
 
 type Records = Map<string, TokenRecord>;
@@ -209,6 +212,17 @@ export async function createFileStore(opts: FileStoreOptions): Promise<TokenStor
     return record !== undefined && retained(record) ? record : undefined;
   };
 
+  const journal = fileAuditJournal({
+    dir: opts.dir,
+    maxEvents: opts.auditMaxEvents ?? 100_000,
+    withLock: (work) => withLockFile(join(opts.dir, "audit.lock"), work),
+  });
+  const unavailable =
+    (op: string) =>
+    (err: unknown): never => {
+      throw new StoreUnavailableError(op, { cause: err });
+    };
+
   try {
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
   } catch (err) {
@@ -260,6 +274,20 @@ export async function createFileStore(opts: FileStoreOptions): Promise<TokenStor
         .filter((r) => retained(r) && matchesFilter(r, filter))
         .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     },
+
+    recordUsage: (usages) =>
+      mutate("usage", (all) => {
+        for (const use of usages) {
+          const current = live(all, use.id);
+          if (current === undefined) continue;
+          if (current.lastUsedAt !== undefined && current.lastUsedAt >= use.at) continue;
+          all.set(use.id, { ...current, lastUsedAt: use.at, lastSource: use.source });
+        }
+      }),
+
+    appendEvent: (event) => journal.append(event).catch(unavailable("audit")),
+
+    events: (filter) => journal.read(filter).catch(unavailable("audit")),
 
     // The embedded store serves one process: its rate limits are that process's, in memory.
     consumeRate: (key, limit) => Promise.resolve(rates.consume(key, limit)),

@@ -3,12 +3,15 @@ import { connectRedis, parseRedisUrl } from "./redis-connection.ts";
 import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
 import { gcraParams } from "../domain/rate-limit.ts";
 import { decodeRecord, encodeRecord, matchesFilter, RecordDecodeError } from "./record-json.ts";
+import { decodeEvent, encodeEvent, matchesEvent } from "./event-json.ts";
 import { GCRA_LUA } from "./rate-limit-script.ts";
 import {
   StoreConflictError,
   StoreUnavailableError,
+  type LifecycleEvent,
   type TokenFilter,
   type TokenStore,
+  type TokenUsage,
 } from "./token-store.ts";
 
 export interface RedisStoreOptions {
@@ -25,6 +28,8 @@ export interface RedisStoreOptions {
   readonly clock?: () => number;
   /** Told about every failure; records hold only hashes, so errors carry no secrets. */
   readonly onError?: (op: string, err: unknown) => void;
+  /** Lifecycle events kept in the audit stream (XADD MAXLEN ~, so a little more at times). */
+  readonly auditMaxEvents?: number;
   /**
    * Replicas that must confirm a revocation or rotation (Redis WAIT) before it is reported
    * done. Default: 1 with Sentinel or Cluster, 0 for a single server.
@@ -87,6 +92,8 @@ const ROTATE_REFUSALS: Record<string, string> = {
 
 const SWAP_ATTEMPTS = 5;
 const PAGE_SIZE = 500;
+// Usage pages are small: each use is a read and a compare-and-set, all within one deadline.
+const USAGE_PAGE_SIZE = 100;
 
 function deadlineRace<T>(work: Promise<T>, ms: number, op: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -123,6 +130,8 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
   const lifecycleDeadlineMs = Math.max(deadlineMs, 2000);
   const long = <T>(op: string, work: () => Promise<T>) => run(op, work, lifecycleDeadlineMs);
   const setKey = `${prefix}tokens`;
+  const auditKey = `${prefix}audit`;
+  const auditMaxEvents = opts.auditMaxEvents ?? 100_000;
   const key = (id: string): string => `${prefix}token:${id}`;
   const expireAt = (r: TokenRecord): string => String(recordEndsAt(r) + opts.retentionMs);
   const retained = (r: TokenRecord): boolean => recordEndsAt(r) + opts.retentionMs > clock();
@@ -240,8 +249,66 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
     return [next, records];
   }
 
+  /** One page of uses: read the records, then compare-and-set each newer use. */
+  async function usagePage(usages: readonly TokenUsage[]): Promise<void> {
+    const raws = await redis.mget(usages.map((u) => key(u.id)));
+    const swaps: Promise<unknown>[] = [];
+    usages.forEach((use, i) => {
+      const raw = raws[i];
+      if (raw === null || raw === undefined) return;
+      const current = decode(use.id, raw);
+      if (current === undefined || !retained(current)) return;
+      if (current.lastUsedAt !== undefined && current.lastUsedAt >= use.at) return;
+      const next = { ...current, lastUsedAt: use.at, lastSource: use.source };
+      // A record changed meanwhile (a revoke) wins: its swap fails and the use waits for the
+      // next one, rather than writing back a stale record over it.
+      swaps.push(evalScript(SWAP, [key(use.id)], [raw, encodeRecord(next), expireAt(next)]));
+    });
+    await Promise.all(swaps);
+  }
+
+  async function eventsPage(start: string): Promise<[string | undefined, LifecycleEvent[]]> {
+    const entries = await redis.xrange(auditKey, start, "+", "COUNT", PAGE_SIZE);
+    const events: LifecycleEvent[] = [];
+    for (const [, fields] of entries) {
+      const event = decodeEvent(fields[1] ?? "");
+      if (event !== undefined) events.push(event);
+    }
+    const last = entries.at(-1)?.[0];
+    return [entries.length < PAGE_SIZE || last === undefined ? undefined : `(${last}`, events];
+  }
+
   return {
     kind: "redis",
+
+    async recordUsage(usages) {
+      for (let i = 0; i < usages.length; i += USAGE_PAGE_SIZE) {
+        const page = usages.slice(i, i + USAGE_PAGE_SIZE);
+        await run("usage", () => usagePage(page));
+      }
+    },
+
+    // A lifecycle write, as create/rotate/revoke: the operator's deadline, not a request's.
+    appendEvent: (event) =>
+      long("audit", async () => {
+        const maxLen = String(auditMaxEvents);
+        await redis.xadd(auditKey, "MAXLEN", "~", maxLen, "*", "e", encodeEvent(event));
+      }),
+
+    async events(filter) {
+      // Stream ids start with the server's clock; a minute of slack covers a CLI's clock skew,
+      // and the event's own time decides.
+      let start: string | undefined =
+        filter?.since === undefined ? "-" : String(Math.max(0, filter.since - 60_000));
+      const events: LifecycleEvent[] = [];
+      while (start !== undefined) {
+        const from: string = start;
+        const [next, page] = await run("audit", () => eventsPage(from));
+        events.push(...page.filter((e) => matchesEvent(e, filter)));
+        start = next;
+      }
+      return events;
+    },
 
     get: (id) =>
       run("get", async () => {

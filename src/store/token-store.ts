@@ -22,6 +22,35 @@ export interface TokenFilter {
   readonly owner?: string;
 }
 
+/** The latest verified use of a token (lastUsedAt / lastSource of the record). */
+export interface TokenUsage {
+  readonly id: string;
+  readonly at: number;
+  /** Source address, and principal when known; never anything from the request's headers. */
+  readonly source: string;
+}
+
+export type LifecycleAction = "issue" | "rotate" | "revoke";
+
+/** One lifecycle action, as kept in the store's audit journal. Never holds a secret. */
+export interface LifecycleEvent {
+  readonly time: number;
+  readonly event: LifecycleAction;
+  readonly token_id: string;
+  readonly scope: string;
+  readonly owner: string;
+  readonly by: string;
+  /** rotate: the id the new token replaces. */
+  readonly replaces?: string;
+}
+
+export interface EventFilter {
+  readonly tokenId?: string;
+  readonly scope?: string;
+  /** Epoch ms: only events at or after this time. */
+  readonly since?: number;
+}
+
 /**
  * Token records by id. Implementations: Redis (ioredis) and the embedded file store.
  * Every method rejects with StoreUnavailableError when the backend cannot answer in time.
@@ -37,6 +66,15 @@ export interface TokenStore {
   revoke(id: string, at: number): Promise<TokenRecord>;
   /** Every record still retained, optionally filtered. */
   list(filter?: TokenFilter): Promise<TokenRecord[]>;
+  /**
+   * Sets lastUsedAt/lastSource on each record that exists and has no later use recorded; never
+   * creates a record or changes anything else about it.
+   */
+  recordUsage(usages: readonly TokenUsage[]): Promise<void>;
+  /** Appends to the audit journal, which keeps the newest events up to its cap. */
+  appendEvent(event: LifecycleEvent): Promise<void>;
+  /** Journal events matching the filter, oldest first. */
+  events(filter?: EventFilter): Promise<LifecycleEvent[]>;
   /**
    * Takes one request from the rate budget under `key` (GCRA, see domain/rate-limit.ts),
    * atomically across every replica that shares the store.

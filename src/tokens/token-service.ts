@@ -6,7 +6,7 @@ import { rotatedOut, tokenState, type TokenRecord } from "../domain/token-record
 import type { CompiledScope } from "../domain/scope-types.ts";
 import { isLabelKey } from "../domain/route-match.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
-import type { TokenStore } from "../store/token-store.ts";
+import type { LifecycleAction, LifecycleEvent, TokenStore } from "../store/token-store.ts";
 import type { Logger } from "../observability/logger.ts";
 
 /** A request the operator got wrong: printed as is, exit status 2. */
@@ -55,7 +55,7 @@ export function readyScope(scopes: ScopeIndex, key: string): CompiledScope {
 }
 
 export function createTokenService(deps: TokenServiceDeps) {
-  const { store, logger } = deps;
+  const { store } = deps;
 
   async function issue(
     req: IssueRequest,
@@ -111,7 +111,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   return {
     async issue(req: IssueRequest): Promise<Issued> {
       const issued = await issue(req);
-      auditLifecycle(logger, "issue", issued.record, req.createdBy);
+      await auditLifecycle(deps, "issue", issued.record, req.createdBy);
       return issued;
     },
 
@@ -128,14 +128,14 @@ export function createTokenService(deps: TokenServiceDeps) {
       const ttlMs = Math.min(old.expiresAt - old.notBefore, scope.tokenPolicy.maxTTLms);
       const request = { ...old, createdBy: opts.by, ttlMs };
       const issued = await issue(request, { old, graceMs: opts.graceMs });
-      auditLifecycle(logger, "rotate", issued.record, opts.by, { replaces: old.id });
+      await auditLifecycle(deps, "rotate", issued.record, opts.by, { replaces: old.id });
       return { issued, old: (await store.get(old.id)) ?? old };
     },
 
     async revoke(id: string, by: string): Promise<TokenRecord> {
       await existing(id);
       const record = await store.revoke(id, deps.clock());
-      auditLifecycle(logger, "revoke", record, by);
+      await auditLifecycle(deps, "revoke", record, by);
       return record;
     },
 
@@ -154,19 +154,33 @@ export function tokenServiceFor(
   return createTokenService({ ...backends, environment, clock: Date.now, randomBytes, logger });
 }
 
-function auditLifecycle(
-  logger: Logger,
-  action: string,
+/** One audit line, and the same event kept durably in the store's audit journal. */
+async function auditLifecycle(
+  deps: Pick<TokenServiceDeps, "logger" | "store" | "clock">,
+  action: LifecycleAction,
   record: TokenRecord,
   by: string,
-  extra: Record<string, unknown> = {},
-): void {
-  logger.audit({
+  extra: { replaces?: string } = {},
+): Promise<void> {
+  const event: LifecycleEvent = {
+    time: deps.clock(),
     event: action,
     token_id: record.id,
-    owner: record.owner,
     scope: record.scope,
+    owner: record.owner,
     by,
     ...extra,
-  });
+  };
+  const { time: _time, ...fields } = event; // the logger stamps its own time
+  deps.logger.audit(fields);
+  try {
+    await deps.store.appendEvent(event);
+  } catch (err) {
+    // The action itself is done and cannot be undone here; say loudly that its record is missing.
+    deps.logger.log("error", "the lifecycle event was not kept in the store's audit journal", {
+      event: action,
+      token_id: record.id,
+      err: String(err),
+    });
+  }
 }

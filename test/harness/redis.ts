@@ -21,7 +21,11 @@ export interface RedisServer {
   start(): Promise<void>;
   /** One command over a raw connection (no client library): the reply as text, or null. */
   command(...args: string[]): Promise<string | null>;
+  /** As command, for any reply shape: arrays (SCAN, XRANGE, HGETALL, ...) come back nested. */
+  reply(...args: string[]): Promise<RedisValue>;
 }
+
+export type RedisValue = string | null | RedisValue[];
 
 const running = new Set<ChildProcess>();
 process.on("exit", () => {
@@ -47,6 +51,58 @@ function parseReply(buf: Buffer): { value: string | null } | undefined {
   if (length < 0) return { value: null };
   if (buf.length < end + 2 + length + 2) return undefined;
   return { value: buf.subarray(end + 2, end + 2 + length).toString() };
+}
+
+/** Parses one reply of any type at `at`; undefined while it is incomplete. */
+function parseNested(buf: Buffer, at: number): { value: RedisValue; next: number } | undefined {
+  const end = buf.indexOf("\r\n", at);
+  if (end < 0) return undefined;
+  const head = buf.subarray(at + 1, end).toString();
+  const type = String.fromCharCode(buf[at] ?? 0);
+  if (type === "-") throw new Error(`redis error: ${head}`);
+  if (type === "$") {
+    const length = Number(head);
+    if (length < 0) return { value: null, next: end + 2 };
+    if (buf.length < end + 2 + length + 2) return undefined;
+    return { value: buf.subarray(end + 2, end + 2 + length).toString(), next: end + 4 + length };
+  }
+  if (type === "*") {
+    const count = Number(head);
+    if (count < 0) return { value: null, next: end + 2 };
+    const items: RedisValue[] = [];
+    let next = end + 2;
+    for (let i = 0; i < count; i++) {
+      const item = parseNested(buf, next);
+      if (item === undefined) return undefined;
+      items.push(item.value);
+      next = item.next;
+    }
+    return { value: items, next };
+  }
+  return { value: head, next: end + 2 };
+}
+
+export function redisReply(port: number, args: string[], timeoutMs = 2000): Promise<RedisValue> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const socket = connect(port, "127.0.0.1", () => socket.write(encode(args)));
+    socket.setTimeout(timeoutMs, () =>
+      socket.destroy(new Error(`no reply within ${timeoutMs} ms`)),
+    );
+    socket.on("error", reject);
+    socket.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      try {
+        const reply = parseNested(buf, 0);
+        if (reply === undefined) return;
+        socket.destroy();
+        resolve(reply.value);
+      } catch (err) {
+        socket.destroy();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  });
 }
 
 export function redisCommand(
@@ -184,6 +240,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
       await rm(dir, { recursive: true, force: true });
     },
     command: (...args) => redisCommand(port, args),
+    reply: (...args) => redisReply(port, args),
   };
   return server;
 }
@@ -200,6 +257,8 @@ async function clusterAsServer(): Promise<RedisServer> {
     stop: () => cluster.stop(),
     kill: refuse,
     start: refuse,
+    // A raw reply from one node would show only that node's keys: not a view of the cluster.
+    reply: () => Promise.reject(new Error("raw replies need a single redis-server")),
     command: (...args) => {
       const r = spawnSync("redis-cli", ["-c", "-p", String(port), "--no-raw", ...args], {
         encoding: "utf8",

@@ -22,7 +22,7 @@ const HOUR = 3_600_000;
 interface StoreEnv {
   now(): number;
   elapse(ms: number): Promise<void>;
-  open(opts?: { retentionMs?: number }): Promise<TokenStore>;
+  open(opts?: { retentionMs?: number; auditMaxEvents?: number }): Promise<TokenStore>;
   cleanup(): Promise<void>;
 }
 
@@ -180,6 +180,110 @@ function tokenStoreContract(newEnv: () => Promise<StoreEnv>): void {
     assert.deepEqual(await ids({ scope: "payments/ci", owner: "bob" }), [b.id]);
   });
 
+  it("records a use on the record and changes nothing else", async () => {
+    const t = env.now();
+    const record = aRecord(t);
+    await store.create(record);
+    await store.recordUsage([{ id: record.id, at: t + 5, source: "10.0.0.7" }]);
+    assert.deepEqual(await store.get(record.id), {
+      ...record,
+      lastUsedAt: t + 5,
+      lastSource: "10.0.0.7",
+    });
+  });
+
+  it("keeps the later use when an older one arrives", async () => {
+    const t = env.now();
+    const record = aRecord(t);
+    await store.create(record);
+    await store.recordUsage([{ id: record.id, at: t + 10, source: "10.0.0.2" }]);
+    await store.recordUsage([{ id: record.id, at: t + 5, source: "10.0.0.1" }]);
+    const got = await store.get(record.id);
+    assert.deepEqual([got?.lastUsedAt, got?.lastSource], [t + 10, "10.0.0.2"]);
+  });
+
+  it("records uses of many tokens in one batch and never creates a record", async () => {
+    const records = Array.from({ length: 5 }, (_, i) => aRecord(env.now() + i));
+    for (const r of records) await store.create(r);
+    const unknown = newId();
+    await store.recordUsage([
+      ...records.map((r, i) => ({ id: r.id, at: env.now() + 100 + i, source: `10.0.0.${i}` })),
+      { id: unknown, at: env.now(), source: "10.9.9.9" },
+    ]);
+    for (const [i, r] of records.entries()) {
+      assert.equal((await store.get(r.id))?.lastSource, `10.0.0.${i}`);
+    }
+    assert.equal(await store.get(unknown), undefined);
+    assert.equal((await store.list()).length, records.length);
+  });
+
+  it("never undoes a revocation when recording a use", async () => {
+    const t = env.now();
+    const record = aRecord(t);
+    await store.create(record);
+    await store.revoke(record.id, t);
+    await store.recordUsage([{ id: record.id, at: t + 1, source: "10.0.0.1" }]);
+    assert.equal((await store.get(record.id))?.revokedAt, t);
+  });
+
+  it("keeps lifecycle events in order and filters them by token, scope and time", async () => {
+    const t0 = env.now();
+    const [a, b] = [newId(), newId()];
+    const events = [
+      {
+        time: t0 - 2 * HOUR,
+        event: "issue",
+        token_id: a,
+        scope: "payments/ci",
+        owner: "alice",
+        by: "alice",
+      },
+      {
+        time: t0 - 10,
+        event: "rotate",
+        token_id: b,
+        scope: "payments/ci",
+        owner: "alice",
+        by: "bob",
+        replaces: a,
+      },
+      { time: t0, event: "revoke", token_id: b, scope: "payments/ci", owner: "alice", by: "carol" },
+      {
+        time: t0,
+        event: "issue",
+        token_id: newId(),
+        scope: "search/nightly",
+        owner: "dan",
+        by: "dan",
+      },
+    ] as const;
+    for (const e of events) await store.appendEvent(e);
+    assert.deepEqual(await store.events(), events);
+    assert.deepEqual(await store.events({ tokenId: a }), events.slice(0, 2));
+    assert.deepEqual(await store.events({ tokenId: b }), events.slice(1, 3));
+    assert.deepEqual(await store.events({ scope: "search/nightly" }), events.slice(3));
+    assert.deepEqual(await store.events({ since: t0 - HOUR }), events.slice(1));
+  });
+
+  it("caps the audit journal, keeping the newest events", async () => {
+    const cap = 100;
+    const capped = await env.open({ auditMaxEvents: cap });
+    const ids = Array.from({ length: 3 * cap + 50 }, () => newId());
+    for (const id of ids) {
+      await capped.appendEvent({
+        time: env.now(),
+        event: "issue",
+        token_id: id,
+        scope: "a/b",
+        owner: "o",
+        by: "o",
+      });
+    }
+    const kept = (await capped.events()).map((e) => e.token_id);
+    assert.ok(kept.length >= cap && kept.length <= 2 * cap, `kept ${kept.length} of ${ids.length}`);
+    assert.deepEqual(kept, ids.slice(-kept.length), "the newest, in order");
+  });
+
   it("allows a token's burst, then limits it and says when to retry", async () => {
     const limit = { requestsPerSecond: 5, burst: 3 };
     const key = `payments/ci:${newId()}`;
@@ -223,7 +327,9 @@ describe("file store", () => {
   let dir: string;
   let t: number;
   const opened: TokenStore[] = [];
-  const open = async (extra: { retentionMs?: number; reloadIntervalMs?: number } = {}) => {
+  const open = async (
+    extra: { retentionMs?: number; reloadIntervalMs?: number; auditMaxEvents?: number } = {},
+  ) => {
     const s = await createFileStore({ dir, retentionMs: HOUR, clock: () => t, ...extra });
     opened.push(s);
     return s;
@@ -346,9 +452,21 @@ describe("redis store", () => {
   let server: RedisServer;
   const opened: TokenStore[] = [];
   const errors: string[] = [];
-  const open = async (prefix: string, retentionMs = HOUR, deadlineMs = 1000) => {
+  const open = async (
+    prefix: string,
+    retentionMs = HOUR,
+    deadlineMs = 1000,
+    auditMaxEvents?: number,
+  ) => {
     const onError = (op: string): void => void errors.push(op);
-    const s = createRedisStore({ url: server.url, prefix, retentionMs, deadlineMs, onError });
+    const s = createRedisStore({
+      url: server.url,
+      prefix,
+      retentionMs,
+      deadlineMs,
+      onError,
+      auditMaxEvents,
+    });
     opened.push(s);
     await eventually(() => s.ping(), 2000); // no offline queue: wait for the first connection
     return s;
@@ -371,7 +489,7 @@ describe("redis store", () => {
       return Promise.resolve({
         now: () => Date.now(),
         elapse: (ms) => sleep(ms),
-        open: (o) => open(prefix, o?.retentionMs),
+        open: (o) => open(prefix, o?.retentionMs, 1000, o?.auditMaxEvents),
         cleanup: closeAll,
       });
     });
@@ -483,8 +601,14 @@ for (const [name, start] of [
   describe(`redis store on ${name}`, () => {
     let setup: { url: string; stop(): Promise<void> };
     const opened: TokenStore[] = [];
-    const open = async (prefix: string, retentionMs = HOUR) => {
-      const s = createRedisStore({ url: setup.url, prefix, retentionMs, deadlineMs: 1000 });
+    const open = async (prefix: string, retentionMs = HOUR, auditMaxEvents?: number) => {
+      const s = createRedisStore({
+        url: setup.url,
+        prefix,
+        retentionMs,
+        deadlineMs: 1000,
+        auditMaxEvents,
+      });
       opened.push(s);
       await eventually(() => s.ping(), 10_000);
       return s;
@@ -506,7 +630,7 @@ for (const [name, start] of [
         return Promise.resolve({
           now: () => Date.now(),
           elapse: (ms) => sleep(ms),
-          open: (o) => open(prefix, o?.retentionMs),
+          open: (o) => open(prefix, o?.retentionMs, o?.auditMaxEvents),
           cleanup: closeAll,
         });
       });

@@ -1,0 +1,190 @@
+// tokenscope_token_checks_total (SPEC §6): one counter series per verified token id, decision and
+// reason, with a hard cap on distinct ids and idle eviction that removes every series of an id.
+//
+// It is kept here rather than in a prom-client Counter because of the scrape: prom-client formats
+// and escapes every label of every series on each scrape, which took ~100-200 ms of event-loop
+// time for 10 000 tokens (test/bench/metrics-scrape.ts) — a stall of every Check in flight. Each
+// series here renders its exposition prefix once, when it is created; a scrape only appends values.
+import { Registry } from "prom-client";
+
+export const OVERFLOW_TOKEN_ID = "_overflow";
+export const TOKEN_CHECKS_METRIC = "tokenscope_token_checks_total";
+const HELP = "Authorization decisions per verified token id (capped; see --metrics-max-tokens).";
+
+export type TokenLabel = "token_id" | "scope" | "owner" | "decision" | "reason";
+type Labels = Readonly<Record<TokenLabel, string>>;
+
+export interface TokenCheck {
+  readonly id: string;
+  readonly scope: string;
+  readonly owner: string;
+  readonly decision: string;
+  readonly reason: string;
+}
+
+export interface TokenSeriesOptions {
+  /** Most distinct token ids exported at once; further ids count under `_overflow`. */
+  readonly maxTokens: number;
+  /** An id unseen for this long is removed with all its series. */
+  readonly idleMs: number;
+  readonly clock: () => number;
+}
+
+interface Series {
+  readonly labels: Labels;
+  /** `name{labels} `, escaped once. */
+  readonly prefix: string;
+  value: number;
+}
+
+interface Tracked {
+  lastSeen: number;
+  /** decision|reason|scope|owner → series */
+  readonly series: Map<string, Series>;
+}
+
+/** Prometheus text format: backslash, double quote and newline are escaped in label values. */
+function escapeLabel(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+}
+
+function seriesOf(labels: Labels): Series {
+  const text = (Object.keys(labels) as TokenLabel[])
+    .map((k) => `${k}="${escapeLabel(labels[k])}"`)
+    .join(",");
+  return { labels, prefix: `${TOKEN_CHECKS_METRIC}{${text}} `, value: 0 };
+}
+
+export class TokenSeries {
+  readonly #opts: TokenSeriesOptions;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #overflow: Tracked = { lastSeen: 0, series: new Map() };
+  #nextSweepAt: number;
+
+  constructor(opts: TokenSeriesOptions) {
+    if (!(opts.maxTokens >= 1)) throw new Error("maxTokens must be at least 1");
+    this.#opts = opts;
+    this.#nextSweepAt = opts.clock() + this.#sweepEveryMs();
+  }
+
+  /** Ids exported now under their own name (not counting `_overflow`). */
+  get size(): number {
+    return this.#tracked.size;
+  }
+
+  record(check: TokenCheck): void {
+    const now = this.#opts.clock();
+    if (now >= this.#nextSweepAt) this.sweep(now);
+    let tracked = this.#tracked.get(check.id);
+    if (tracked === undefined && this.#tracked.size >= this.#opts.maxTokens) {
+      // Full: free the slots of idle ids first, so a burst of new ids never waits for a timer.
+      this.sweep(now);
+    }
+    if (tracked === undefined && this.#tracked.size < this.#opts.maxTokens) {
+      tracked = { lastSeen: now, series: new Map() };
+      this.#tracked.set(check.id, tracked);
+    }
+    const target = tracked ?? this.#overflow;
+    target.lastSeen = now;
+    const key = `${check.decision}|${check.reason}|${check.scope}|${check.owner}`;
+    let series = target.series.get(key);
+    if (series === undefined) {
+      series = seriesOf({
+        token_id: tracked === undefined ? OVERFLOW_TOKEN_ID : check.id,
+        scope: check.scope,
+        // Owners are free text: under _overflow they would bring back the unbounded cardinality.
+        owner: tracked === undefined ? "" : check.owner,
+        decision: check.decision,
+        reason: check.reason,
+      });
+      target.series.set(key, series);
+    }
+    series.value++;
+  }
+
+  sweepIfDue(): void {
+    const now = this.#opts.clock();
+    if (now >= this.#nextSweepAt) this.sweep(now);
+  }
+
+  /** Removes every id idle for longer than idleMs, with every series it had. */
+  sweep(now: number = this.#opts.clock()): void {
+    this.#nextSweepAt = now + this.#sweepEveryMs();
+    const idleSince = now - this.#opts.idleMs;
+    for (const [id, tracked] of this.#tracked) {
+      if (tracked.lastSeen <= idleSince) this.#tracked.delete(id);
+    }
+  }
+
+  *series(): Generator<Series> {
+    for (const tracked of this.#tracked.values()) yield* tracked.series.values();
+    yield* this.#overflow.series.values();
+  }
+
+  /** The metric family in the Prometheus text format. A scrape also sweeps, when due. */
+  exposition(): string {
+    this.sweepIfDue();
+    const lines = [
+      `# HELP ${TOKEN_CHECKS_METRIC} ${HELP}`,
+      `# TYPE ${TOKEN_CHECKS_METRIC} counter`,
+    ];
+    for (const s of this.series()) lines.push(s.prefix + String(s.value));
+    return lines.join("\n");
+  }
+
+  reset(): void {
+    this.#tracked.clear();
+    this.#overflow.series.clear();
+  }
+
+  #sweepEveryMs(): number {
+    return Math.max(1000, Math.min(this.#opts.idleMs / 4, 60_000));
+  }
+}
+
+/** The per-token series as a registry member: JSON and registry listings see it like any metric. */
+export function tokenChecksMetric(series: TokenSeries) {
+  return {
+    name: TOKEN_CHECKS_METRIC,
+    help: HELP,
+    type: "counter" as const,
+    aggregator: "sum" as const,
+    get() {
+      const values = [...series.series()].map((s) => ({ labels: { ...s.labels }, value: s.value }));
+      return Promise.resolve({
+        name: TOKEN_CHECKS_METRIC,
+        help: HELP,
+        type: "counter",
+        aggregator: "sum",
+        values,
+      });
+    },
+    reset: () => series.reset(),
+  };
+}
+
+/**
+ * A prom-client Registry that lets the per-token family render itself. prom-client's metrics()
+ * calls getMetricsAsString for each member (prom-client 15, lib/registry.js); the override takes
+ * over only for that one family.
+ */
+export class TokenscopeRegistry extends Registry {
+  #tokenSeries: TokenSeries | undefined;
+
+  attachTokenSeries(series: TokenSeries): void {
+    this.#tokenSeries = series;
+    this.registerMetric(
+      tokenChecksMetric(series) as unknown as Parameters<Registry["registerMetric"]>[0],
+    );
+  }
+
+  getMetricsAsString(metric: { name: string }): Promise<string> {
+    if (metric.name === TOKEN_CHECKS_METRIC && this.#tokenSeries !== undefined) {
+      return Promise.resolve(this.#tokenSeries.exposition());
+    }
+    const base = Registry.prototype as unknown as {
+      getMetricsAsString(this: Registry, m: unknown): Promise<string>;
+    };
+    return base.getMetricsAsString.call(this, metric);
+  }
+}
