@@ -149,7 +149,18 @@ export function stringFlag(values: Values, name: string): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig {
+/**
+ * The deadline of a store call when --redis-deadline is not given: short for `serve`, where a
+ * request waits on it; longer for the CLI, whose operations are an operator's and take several
+ * round trips (a revocation also waits for a replica's confirmation).
+ */
+export const CLI_REDIS_DEADLINE = "2s";
+
+export function storeConfig(
+  values: Values,
+  env: NodeJS.ProcessEnv,
+  defaults: { redisDeadline?: string } = {},
+): StoreConfig {
   const environment = stringFlag(values, "environment") ?? "dev";
   if (!isValidEnvironment(environment)) {
     throw new UsageError(`--environment: "${environment}" must be 1–12 characters of a-z and 0-9`);
@@ -158,7 +169,7 @@ export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig
   if (!(LOG_LEVELS as string[]).includes(logLevel)) {
     throw new UsageError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
   }
-  const redisDeadlineMs = durationFlag(values, "redis-deadline", "100ms");
+  const redisDeadlineMs = durationFlag(values, "redis-deadline", defaults.redisDeadline ?? "100ms");
   if (redisDeadlineMs <= 0 || redisDeadlineMs > 5000) {
     throw new UsageError("--redis-deadline: must be between 1ms and 5s");
   }

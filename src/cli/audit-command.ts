@@ -7,6 +7,7 @@ import {
   durationFlag,
   parseFlags,
   storeConfig,
+  CLI_REDIS_DEADLINE,
   stringFlag,
 } from "../config.ts";
 import { isValidTokenId } from "../domain/token.ts";
@@ -43,7 +44,7 @@ export async function runAudit(argv: readonly string[], env: NodeJS.ProcessEnv):
     stringFlag(values, "since") === undefined
       ? undefined
       : now - durationFlag(values, "since", "0");
-  const config = storeConfig(values, env);
+  const config = storeConfig(values, env, { redisDeadline: CLI_REDIS_DEADLINE });
   const logger = createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel });
   const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
   try {

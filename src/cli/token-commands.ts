@@ -7,6 +7,7 @@ import {
   durationFlag,
   parseFlags,
   storeConfig,
+  CLI_REDIS_DEADLINE,
   stringFlag,
   type Values,
 } from "../config.ts";
@@ -62,7 +63,7 @@ export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (output !== undefined && output !== "json" && output !== "text") {
     throw new UsageError(`-o: "${output}" is not a supported output (json, text)`);
   }
-  const config = storeConfig(values, env);
+  const config = storeConfig(values, env, { redisDeadline: CLI_REDIS_DEADLINE });
   // The CLI's own diagnostics (scope problems, audit lines) go to stderr; results to stdout.
   const logger = createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel });
   const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });

@@ -62,7 +62,8 @@ export async function startTestServer(opts: {
 /** A second connection to the server's store and scopes, as the CLI would open them. */
 export async function openServerBackends(server: TestServer) {
   const logger = createLogger({ level: "error", write: () => undefined });
-  const config = serveConfig(server.args, {});
+  // The CLI's store deadline (CLI_REDIS_DEADLINE), not the server's: these are operator actions.
+  const config = { ...serveConfig(server.args, {}), redisDeadlineMs: 2000 };
   const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
   const tokens = tokenServiceFor(backends, config.environment, logger);
   return { ...backends, tokens, close: () => backends.close() };

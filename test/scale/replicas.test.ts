@@ -55,6 +55,14 @@ before(async () => {
     replicas.push({ server, client: checkClient(server.grpcPort) });
   }
   backends = await Promise.all(replicas.map(({ server }) => openServerBackends(server)));
+  // Each replica is ready (its store answers) before it is asked anything.
+  for (const { server } of replicas) {
+    const giveUp = Date.now() + 10_000;
+    while (!server.ready()) {
+      assert.ok(Date.now() < giveUp, "replica not ready");
+      await sleep(20);
+    }
+  }
 });
 
 after(async () => {
