@@ -70,7 +70,7 @@ describe("Helm templates", () => {
   const templates = ["servicemonitor.yaml", "prometheusrule.yaml", "grafana-dashboard.yaml"].map(
     (f) => read(`${dir}/templates/${f}`),
   );
-  const values = parseYaml(read(`${dir}/values-observability.yaml`)) as Record<string, unknown>;
+  const values = parseYaml(read(`${dir}/values.yaml`)) as Record<string, unknown>;
 
   it("read only files that the chart ships", () => {
     const files = templates.flatMap((t) =>
@@ -103,7 +103,7 @@ describe("Helm templates", () => {
           continue;
         assert.ok(
           key in section,
-          `${paths[i]?.join(".") ?? ""}.${key} is in values-observability.yaml`,
+          `${paths[i]?.join(".") ?? ""}.${key} is in values.yaml`,
         );
       }
     });
