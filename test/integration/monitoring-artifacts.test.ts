@@ -101,10 +101,7 @@ describe("Helm templates", () => {
         const key = m[1] ?? "";
         if (["metrics", "grafana", "serviceMonitor", "prometheusRule", "dashboard"].includes(key))
           continue;
-        assert.ok(
-          key in section,
-          `${paths[i]?.join(".") ?? ""}.${key} is in values.yaml`,
-        );
+        assert.ok(key in section, `${paths[i]?.join(".") ?? ""}.${key} is in values.yaml`);
       }
     });
     const dashboard = (values.grafana as { dashboard: { labels: unknown } }).dashboard;
