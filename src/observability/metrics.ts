@@ -61,6 +61,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
   for (const op of STORE_OPS) storeErrors.inc({ op }, 0);
+  // The watch's restart reasons (src/kube/watch-attempt.ts), at 0 from the start for the same reason.
+  for (const reason of ["closed", "error", "expired", "watchdog", "handler_error"]) {
+    kubeWatchRestarts.inc({ reason }, 0);
+  }
   const tokenSeries = new TokenSeries({
     maxTokens: opts.maxTokens ?? 10_000,
     idleMs: opts.tokenIdleMs ?? 3_600_000,
