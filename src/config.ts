@@ -1,5 +1,6 @@
 // The only reader of process.env and argv. Flags are validated once and returned frozen.
 // Every flag may also come from TOKENSCOPE_<FLAG> (dashes as underscores); the flag wins.
+import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -37,6 +38,11 @@ const SERVE_FLAGS = {
   namespace: { type: "string" },
   "audit-allow-sample": { type: "string" },
   "shutdown-grace": { type: "string" },
+  "cache-ttl": { type: "string" },
+  "cache-negative-ttl": { type: "string" },
+  "cache-max-entries": { type: "string" },
+  "cache-max-bytes": { type: "string" },
+  workers: { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -64,6 +70,18 @@ export interface ServeConfig extends StoreConfig {
   readonly namespace: string | undefined;
   readonly auditAllowSample: number;
   readonly shutdownGraceMs: number;
+  readonly cache: CacheConfig;
+  /** gRPC server processes (node:cluster workers); 1 = this process serves by itself. */
+  readonly workers: number;
+}
+
+/** The in-process token cache (src/store/cached-store.ts); used with Redis only. */
+export interface CacheConfig {
+  /** 0 turns the cache off. */
+  readonly ttlMs: number;
+  readonly negativeTtlMs: number;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -160,7 +178,53 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     namespace,
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
+    cache: cacheConfig(values),
+    workers: countFlag(values, "workers", availableParallelism(), 1, 256),
   });
+}
+
+function cacheConfig(values: Values): CacheConfig {
+  const ttlMs = durationFlag(values, "cache-ttl", "2s");
+  // Longer would let a revocation whose pub/sub message was lost keep working for that long.
+  if (ttlMs > 60_000) throw new UsageError("--cache-ttl: at most 1m (0 turns the cache off)");
+  const negativeTtlMs = durationFlag(values, "cache-negative-ttl", "500ms");
+  if (negativeTtlMs > ttlMs) {
+    throw new UsageError("--cache-negative-ttl: must not be longer than --cache-ttl");
+  }
+  return {
+    ttlMs,
+    negativeTtlMs,
+    maxEntries: countFlag(values, "cache-max-entries", 100_000, 1, 10_000_000),
+    maxBytes: bytesFlag(values, "cache-max-bytes", "64Mi"),
+  };
+}
+
+function countFlag(values: Values, name: string, fallback: number, min: number, max: number) {
+  const text = stringFlag(values, name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) {
+    throw new UsageError(`--${name}: "${text}" must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+};
+
+/** A byte count as Kubernetes writes memory quantities: 512Mi, 1Gi, 65536. */
+function bytesFlag(values: Values, name: string, fallback: string): number {
+  const text = stringFlag(values, name) ?? fallback;
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(text);
+  const bytes = m ? Number(m[1]) * (BYTE_UNITS[m[2] ?? ""] ?? 1) : NaN;
+  if (!(bytes >= 1024)) {
+    throw new UsageError(`--${name}: "${text}" is not a size of at least 1Ki (e.g. 64Mi)`);
+  }
+  return bytes;
 }
 
 export { STORE_FLAGS };

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
 import { StoreHealth } from "./store/store-health.ts";
+import { withTokenCache } from "./store/token-cache.ts";
 
 export interface RunningServer {
   readonly grpcPort: number;
@@ -53,11 +54,19 @@ export async function serve(
       ...(backends.scopes.loaded ? [] : ["scopes not loaded"]),
     ],
   };
+  const cache = withTokenCache(backends.store, {
+    redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
+    ...config.cache,
+    onLookup: (result) => metrics.cacheLookup(result),
+    onError: (op, err) =>
+      logger.log("warn", "token cache invalidation feed", { op, err: String(err) }),
+  });
   const check = createCheckService({
     environment: config.environment,
     serverNamespace: config.namespace,
     hmacKey: backends.hmacKey,
-    store: backends.store,
+    store: cache.store,
     scopes: backends.scopes,
     metrics,
     logger,
@@ -92,6 +101,7 @@ export async function serve(
       await grpcServer.close(config.shutdownGraceMs);
       storeHealth.stop();
       await ops.close();
+      await cache.close();
       await backends.close();
     },
   };

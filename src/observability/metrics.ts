@@ -13,7 +13,10 @@ export interface Metrics {
   readonly registry: Registry;
   recordCheck(decision: Decision, namespace: string | undefined, seconds: number): void;
   storeError(op: string): void;
+  cacheLookup(result: CacheLookupResult): void;
 }
+
+export type CacheLookupResult = "hit" | "miss" | "negative_hit" | "bypass";
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
@@ -38,6 +41,19 @@ export function createMetrics(): Metrics {
     labelNames: ["op"] as const,
     registers: [registry],
   });
+  const cacheLookups = new Counter({
+    name: "tokenscope_cache_lookups_total",
+    help: "Token record lookups by the in-process cache: hit, miss, negative_hit, or bypass (cache off or its invalidation feed down).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  // Children resolved once: a lookup is on the hot path, a label-object hash per call is not.
+  const cacheLookupChildren = {
+    hit: cacheLookups.labels("hit"),
+    miss: cacheLookups.labels("miss"),
+    negative_hit: cacheLookups.labels("negative_hit"),
+    bypass: cacheLookups.labels("bypass"),
+  };
   return {
     registry,
     recordCheck(decision, namespace, seconds) {
@@ -53,6 +69,9 @@ export function createMetrics(): Metrics {
     },
     storeError(op) {
       storeErrors.inc({ op });
+    },
+    cacheLookup(result) {
+      cacheLookupChildren[result].inc();
     },
   };
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
 import { decodeRecord, encodeRecord, matchesFilter, RecordDecodeError } from "./record-json.ts";
+import { invalidationChannel } from "./redis-invalidation.ts";
 import {
   StoreConflictError,
   StoreUnavailableError,
@@ -39,6 +40,7 @@ const CREATE = script(`
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1`);
 
 // The old record is checked inside Redis, so two concurrent rotations cannot both win.
@@ -55,13 +57,19 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('PEXPIREAT', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+redis.call('PUBLISH', ARGV[6], ARGV[5])
 return 'ok'`);
+
+// Writes announce the ids they change on the invalidation channel (redis-invalidation.ts) from
+// inside the script, so no write can happen without its announcement.
 
 // Compare-and-set: the new value is computed by domain code in TypeScript, not re-encoded in Lua.
 const SWAP = script(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`);
 
 // Only forget an id if its record is really gone (not re-created between SSCAN and here).
@@ -114,6 +122,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
   const onError = opts.onError ?? (() => undefined);
   const redis = connect(opts.url, deadlineMs);
   const setKey = `${prefix}tokens`;
+  const channel = invalidationChannel(prefix);
   const key = (id: string): string => `${prefix}token:${id}`;
   const expireAt = (r: TokenRecord): string => String(recordEndsAt(r) + opts.retentionMs);
   const retained = (r: TokenRecord): boolean => recordEndsAt(r) + opts.retentionMs > clock();
@@ -169,7 +178,11 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       if (current === undefined) throw new StoreConflictError(`token ${id} is stored corrupt`);
       if (current.revokedAt !== undefined) return current;
       const next = revoked(current, at);
-      const swapped = await evalScript(SWAP, [key(id)], [raw, encodeRecord(next), expireAt(next)]);
+      const swapped = await evalScript(
+        SWAP,
+        [key(id)],
+        [raw, encodeRecord(next), expireAt(next), channel, id],
+      );
       if (swapped === 1) return next;
     }
     throw new Error(`token ${id} kept changing during revoke`);
@@ -210,7 +223,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
     create: (record) =>
       run("create", async () => {
         const keys = [key(record.id), setKey];
-        const args = [encodeRecord(record), expireAt(record), record.id];
+        const args = [encodeRecord(record), expireAt(record), record.id, channel];
         const created = await evalScript(CREATE, keys, args);
         if (created !== 1) throw new StoreConflictError(`token ${record.id} already exists`);
       }),
@@ -224,6 +237,8 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
           encodeRecord(next),
           expireAt(next),
           next.id,
+          channel,
+          previous.id,
         ];
         const outcome = await evalScript(ROTATE, keys, args);
         if (outcome === "ok") return;

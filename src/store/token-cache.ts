@@ -1,0 +1,33 @@
+// Puts the in-process cache in front of the Redis store for `serve`. The embedded file store
+// is never cached: it has no invalidation feed, and it already serves reads from memory.
+import { createCachedStore, type CacheLookupResult } from "./cached-store.ts";
+import { subscribeInvalidations } from "./redis-invalidation.ts";
+import type { TokenStore } from "./token-store.ts";
+
+export interface TokenCacheOptions {
+  readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
+  readonly ttlMs: number;
+  readonly negativeTtlMs: number;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly onLookup: (result: CacheLookupResult) => void;
+  readonly onError: (op: string, err: unknown) => void;
+}
+
+/** The store to read tokens through, and how to stop the cache (not the store) again. */
+export function withTokenCache(
+  store: TokenStore,
+  opts: TokenCacheOptions,
+): { store: TokenStore; close(): Promise<void> } {
+  if (store.kind !== "redis" || opts.redisUrl === undefined || opts.ttlMs <= 0) {
+    return { store, close: () => Promise.resolve() };
+  }
+  const feed = subscribeInvalidations({
+    url: opts.redisUrl,
+    prefix: opts.redisPrefix,
+    onError: opts.onError,
+  });
+  const cached = createCachedStore(store, feed, opts);
+  return { store: cached, close: () => cached.close() };
+}
