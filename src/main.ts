@@ -5,7 +5,7 @@ import type { ServeConfig } from "./config.ts";
 import { openBackends } from "./backends.ts";
 import { startGrpcServer } from "./envoy/grpc-server.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
-import { createMetrics } from "./observability/metrics.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
 import { StoreHealth } from "./store/store-health.ts";
 import { withTokenCache } from "./store/token-cache.ts";
@@ -15,11 +15,18 @@ export interface RunningServer {
   readonly httpPort: number;
   ready(): boolean;
   stop(): Promise<void>;
+  readonly metrics: Metrics;
+}
+
+export interface ServeOptions {
+  /** False in a `--workers` worker: the cluster primary serves /metrics and health for all. */
+  readonly opsServer?: boolean;
 }
 
 export async function serve(
   config: ServeConfig,
   logger: Logger = createLogger({ level: config.logLevel }),
+  options: ServeOptions = {},
 ): Promise<RunningServer> {
   const metrics = createMetrics();
   // Starts even when Redis is down: not ready until it answers (StoreHealth below).
@@ -78,13 +85,16 @@ export async function serve(
     check,
     onInternalError: (err) => logger.log("error", "internal error in Check", { err: String(err) }),
   });
-  const ops = await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
+  const ops =
+    options.opsServer === false
+      ? undefined
+      : await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
   grpcServer.setServing(readiness.ready());
   logger.log("info", "tokenscope serving", {
     grpc_port: grpcServer.port,
-    http_port: ops.port,
+    http_port: ops?.port ?? null,
     environment: config.environment,
     namespace: config.namespace ?? null,
     store: backends.store.kind,
@@ -93,14 +103,15 @@ export async function serve(
   });
   return {
     grpcPort: grpcServer.port,
-    httpPort: ops.port,
+    httpPort: ops?.port ?? 0,
     ready: () => readiness.ready(),
+    metrics,
     async stop() {
       draining = true;
       grpcServer.setServing(false);
       await grpcServer.close(config.shutdownGraceMs);
       storeHealth.stop();
-      await ops.close();
+      await ops?.close();
       await cache.close();
       await backends.close();
     },
