@@ -57,7 +57,7 @@ async function runWorker(config: ServeConfig, baseLogger: Logger): Promise<numbe
       stopping = true;
       clearInterval(reporter);
       logger.log("info", "draining", { signal: why });
-      server
+      void server
         .stop()
         .then(
           () => 0,
