@@ -68,6 +68,10 @@ export async function serve(
     onLookup: (result) => metrics.cacheLookup(result),
     onError: (op, err) =>
       logger.log("warn", "token cache invalidation feed", { op, err: String(err) }),
+    onLiveChange: (live) =>
+      logger.log(live ? "info" : "warn", live ? "token cache on" : "token cache dropped", {
+        reason: live ? "invalidation feed subscribed" : "invalidation feed down; reading through",
+      }),
   });
   const check = createCheckService({
     environment: config.environment,

@@ -13,6 +13,8 @@ export interface TokenCacheOptions {
   readonly maxBytes: number;
   readonly onLookup: (result: CacheLookupResult) => void;
   readonly onError: (op: string, err: unknown) => void;
+  /** The feed went live (cache in use) or down (cache dropped and bypassed). */
+  readonly onLiveChange?: (live: boolean) => void;
 }
 
 /** The store to read tokens through, and how to stop the cache (not the store) again. */
@@ -29,5 +31,6 @@ export function withTokenCache(
     onError: opts.onError,
   });
   const cached = createCachedStore(store, feed, opts);
+  if (opts.onLiveChange) feed.onLiveChange(opts.onLiveChange);
   return { store: cached, close: () => cached.close() };
 }
