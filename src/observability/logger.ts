@@ -17,8 +17,12 @@ export interface Logger {
   audit(fields: Readonly<Record<string, unknown>>): void;
 }
 
+// Both patterns need one of these; a string with neither is returned without two replace passes.
+const MAY_HOLD_SECRET = /tks_|bearer/i;
+
 export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === "string") {
+    if (!MAY_HOLD_SECRET.test(value)) return value;
     return value
       .replace(TOKEN_ANYWHERE, "[REDACTED]")
       .replace(BEARER_ANYWHERE, "Bearer [REDACTED]");
