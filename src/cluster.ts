@@ -146,6 +146,9 @@ async function runPrimary(config: ServeConfig, logger: Logger): Promise<number> 
     grpc_port: Number(/:(\d+)$/.exec(grpcAddr)?.[1]),
     http_port: ops.port,
     workers: config.workers,
+    environment: config.environment,
+    namespace: config.namespace ?? null,
+    store: config.redisUrl ? "redis" : "file",
   });
 
   return new Promise((resolve) => {

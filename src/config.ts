@@ -179,8 +179,17 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
     cache: cacheConfig(values),
-    workers: countFlag(values, "workers", availableParallelism(), 1, 256),
+    workers: countFlag(values, "workers", defaultWorkers(values, env), 1, 256),
   });
+}
+
+/**
+ * Every core when tokens are in Redis. The embedded file store is the one-laptop mode: one
+ * process, so its start-up notes are said once and every check sees the same file state.
+ */
+function defaultWorkers(values: Values, env: NodeJS.ProcessEnv): number {
+  const redis = stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined);
+  return redis === undefined ? 1 : availableParallelism();
 }
 
 function cacheConfig(values: Values): CacheConfig {
