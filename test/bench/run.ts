@@ -13,11 +13,8 @@ import { h2load, type LoadResult } from "./h2load.ts";
 import { rotateBodies } from "./rotator.ts";
 import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
 import {
-  allowedRequest,
-  deniedRequest,
-  DENY_REASONS,
   ENVIRONMENT,
-  grpcFrame,
+  mixBodies,
   PREFIX,
   seedTokens,
   writeScopes,
@@ -56,21 +53,6 @@ interface Row extends LoadResult {
   readonly cpuUsPerRequest: number;
   readonly rssMB: number;
   readonly serverCounts: Record<string, number>;
-}
-
-/** 9 allowed bodies (distinct tokens, cycling through DISTINCT_ALLOWED) then 1 denied. */
-function mixBodies(): Buffer[] {
-  const denied: Buffer[] = [];
-  for (let k = 0; k < 50; k++) {
-    const reason = DENY_REASONS[k % DENY_REASONS.length] ?? "unknown_token";
-    denied.push(grpcFrame(deniedRequest(reason, REVOKED_FROM + (k % 10))));
-  }
-  const seq: Buffer[] = [];
-  for (let a = 0, d = 0; a < DISTINCT_ALLOWED;) {
-    for (let j = 0; j < 9 && a < DISTINCT_ALLOWED; j++) seq.push(grpcFrame(allowedRequest(a++)));
-    seq.push(denied[d++ % denied.length] as Buffer);
-  }
-  return seq;
 }
 
 async function measure(
@@ -166,7 +148,7 @@ async function main(): Promise<void> {
       `# seeded ${TOKENS} tokens across 100 scopes in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
     t = performance.now();
-    const bodies = mixBodies();
+    const bodies = mixBodies(DISTINCT_ALLOWED, REVOKED_FROM);
     log(
       `# ${bodies.length} request bodies (${DISTINCT_ALLOWED} distinct allowed tokens) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );

@@ -183,3 +183,21 @@ export function deniedRequest(reason: DenyReason, revoked: number): Record<strin
       return buildCheckRequest(routeFor(7, good.slice(0, -1) + (good.endsWith("0") ? "1" : "0")));
   }
 }
+
+/**
+ * The traffic mix as a sequence of bodies: 9 allowed (distinct tokens, cycling through
+ * `distinct`), then 1 denied, its reason taking turns. All of one length (see rotator.ts).
+ */
+export function mixBodies(distinct: number, revokedFrom: number): Buffer[] {
+  const denied: Buffer[] = [];
+  for (let k = 0; k < 50; k++) {
+    const reason = DENY_REASONS[k % DENY_REASONS.length] ?? "unknown_token";
+    denied.push(grpcFrame(deniedRequest(reason, revokedFrom + (k % 10))));
+  }
+  const seq: Buffer[] = [];
+  for (let a = 0, d = 0; a < distinct; ) {
+    for (let j = 0; j < 9 && a < distinct; j++) seq.push(grpcFrame(allowedRequest(a++)));
+    seq.push(denied[d++ % denied.length] as Buffer);
+  }
+  return seq;
+}
