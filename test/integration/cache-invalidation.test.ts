@@ -146,6 +146,18 @@ describe("token cache invalidation across replicas", () => {
     await until(() => decision(client(B), token), "allow", 10_000);
   });
 
+  it("junk tokens are rejected by the checksum before any cache or store lookup", async () => {
+    const { token } = await issue("junk");
+    const total = async () =>
+      Object.values(await cacheLookups(replicas[A] as TestServer)).reduce((a, b) => a + b, 0);
+    const before = await total();
+    for (let i = 0; i < 20; i++) {
+      const junk = token.slice(0, 20) + String(i).padStart(2, "0") + token.slice(22);
+      assert.equal(await decision(client(A), junk), "malformed_token");
+    }
+    assert.equal(await total(), before, "no lookup was made for a token failing its checksum");
+  });
+
   it("when its pub/sub connection is killed, a replica drops its cache: no stale allow", async () => {
     const { token, record } = await issue("kill");
     await warm(B, token);
