@@ -12,13 +12,7 @@ import { cpuSeconds, rssBytes } from "./procs.ts";
 import { h2load, type LoadResult } from "./h2load.ts";
 import { rotateBodies } from "./rotator.ts";
 import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
-import {
-  ENVIRONMENT,
-  mixBodies,
-  PREFIX,
-  seedTokens,
-  writeScopes,
-} from "./workload.ts";
+import { ENVIRONMENT, mixBodies, PREFIX, seedTokens, writeScopes } from "./workload.ts";
 import { measureRevocation, measureHotTokenRss, verifySample } from "./probes.ts";
 
 const { values } = parseArgs({

@@ -68,7 +68,10 @@ export async function startTokenscope(opts: {
     child,
     log,
     (l) => l.msg === "tokenscope serving" && typeof l.http_port === "number",
-  );
+  ).catch(async (err: unknown) => {
+    await stopChild(child);
+    throw err;
+  });
   const target: Target = {
     name: opts.name,
     pid: child.pid ?? 0,
@@ -92,7 +95,12 @@ export async function startBaseline(dir: string): Promise<Target> {
   const child = spawn(process.execPath, [join(ROOT, "test/bench/baseline-server.ts"), "0"], {
     stdio: ["ignore", out, out],
   });
-  const line = await startedLine(child, log, (l) => l.msg === "baseline serving");
+  const line = await startedLine(child, log, (l) => l.msg === "baseline serving").catch(
+    async (err: unknown) => {
+      await stopChild(child);
+      throw err;
+    },
+  );
   return {
     name: "baseline",
     pid: child.pid ?? 0,

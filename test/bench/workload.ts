@@ -195,7 +195,7 @@ export function mixBodies(distinct: number, revokedFrom: number): Buffer[] {
     denied.push(grpcFrame(deniedRequest(reason, revokedFrom + (k % 10))));
   }
   const seq: Buffer[] = [];
-  for (let a = 0, d = 0; a < distinct; ) {
+  for (let a = 0, d = 0; a < distinct;) {
     for (let j = 0; j < 9 && a < distinct; j++) seq.push(grpcFrame(allowedRequest(a++)));
     seq.push(denied[d++ % denied.length] as Buffer);
   }
