@@ -108,6 +108,7 @@ async function runPrimary(config: ServeConfig, logger: Logger): Promise<number> 
 
   const fork = (): void => {
     const worker = cluster.fork();
+    logger.log("info", "worker started", { worker: worker.id, pid: worker.process.pid });
     ready.set(worker, false);
     updateGauge();
     worker.on("message", (msg: unknown) => {

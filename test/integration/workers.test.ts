@@ -157,12 +157,35 @@ describe("serve --workers 2", () => {
     assert.equal(Number(durations?.[1]), CHECKS);
   });
 
+  it("a worker that dies is replaced; /readyz is 503 until its replacement is ready", async () => {
+    const started = () => lines.filter((l) => l.msg === "worker started");
+    assert.equal(started().length, 2);
+    const victim = started()[0]?.pid as number;
+    process.kill(victim, "SIGKILL");
+    const giveUpAt = Date.now() + 20_000;
+    let sawNotReady = false;
+    while (Date.now() < giveUpAt) {
+      const status = await readyz();
+      if (status === 503) sawNotReady = true;
+      if (sawNotReady && status === 200 && started().length === 3) break;
+      await sleep(25);
+    }
+    assert.ok(sawNotReady, "not ready while a worker was missing");
+    assert.equal(started().length, 3, "a replacement worker was started");
+    assert.equal(await readyz(), 200);
+    assert.ok(
+      lines.some((l) => l.msg === "worker exited; starting another" && l.signal === "SIGKILL"),
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    assert.match(metrics, /^tokenscope_workers\{state="ready"\} 2$/m);
+  });
+
   it("SIGTERM to the primary drains the workers and exits 0", async () => {
     const exited = once(child, "exit");
     child.kill("SIGTERM");
     const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
     const draining = lines.filter((l) => l.msg === "draining");
-    assert.equal(draining.length, 3, "the primary and both workers drained");
+    assert.equal(draining.length, 3, "the primary and both (live) workers drained");
   });
 });
