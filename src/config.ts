@@ -1,9 +1,9 @@
 // The only reader of process.env and argv. Flags are validated once and returned frozen.
 // Every flag may also come from TOKENSCOPE_<FLAG> (dashes as underscores); the flag wins.
-import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { usableCpus } from "./cpus.ts";
 import { parseDuration } from "./domain/duration.ts";
 import { isValidEnvironment } from "./domain/token.ts";
 import { isNamespaceName } from "./domain/namespace.ts";
@@ -184,12 +184,12 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
 }
 
 /**
- * Every core when tokens are in Redis. The embedded file store is the one-laptop mode: one
+ * Every usable CPU (the container's CPU limit included) when tokens are in Redis. The embedded file store is the one-laptop mode: one
  * process, so its start-up notes are said once and every check sees the same file state.
  */
 function defaultWorkers(values: Values, env: NodeJS.ProcessEnv): number {
   const redis = stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined);
-  return redis === undefined ? 1 : availableParallelism();
+  return redis === undefined ? 1 : usableCpus();
 }
 
 function cacheConfig(values: Values): CacheConfig {

@@ -1,8 +1,8 @@
 // The serve flags of the token cache and of --workers: defaults, and the clear error for bad input.
 import assert from "node:assert/strict";
-import { availableParallelism } from "node:os";
 import { describe, it } from "node:test";
 import { serveConfig, UsageError } from "../../src/config.ts";
+import { cpuLimitFromCpuMax, usableCpus } from "../../src/cpus.ts";
 
 const REDIS = ["--redis-url=redis://127.0.0.1:6379"];
 
@@ -31,7 +31,7 @@ describe("cache and workers flags", () => {
   });
 
   it("runs one worker per CPU with Redis and one process on the embedded store", () => {
-    assert.equal(serveConfig(REDIS, {}).workers, availableParallelism());
+    assert.equal(serveConfig(REDIS, {}).workers, usableCpus());
     assert.equal(serveConfig([], {}).workers, 1);
   });
 
@@ -39,6 +39,20 @@ describe("cache and workers flags", () => {
     const config = serveConfig([...REDIS, "--cache-ttl=0s", "--cache-negative-ttl=0s"], {});
     assert.equal(config.cache.ttlMs, 0);
   });
+
+  const cpuMax: [string, number | undefined][] = [
+    ["max 100000\n", undefined],
+    ["200000 100000\n", 2],
+    ["150000 100000", 1.5],
+    ["50000 100000", 0.5],
+    ["", undefined],
+    ["garbage", undefined],
+  ];
+  for (const [text, cpus] of cpuMax) {
+    it(`reads the cgroup v2 cpu.max ${JSON.stringify(text)} as ${String(cpus)} CPUs`, () => {
+      assert.equal(cpuLimitFromCpuMax(text), cpus);
+    });
+  }
 
   const bad: [string, RegExp][] = [
     ["--cache-ttl=2m", /--cache-ttl: at most 1m/],
