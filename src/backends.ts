@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { StoreConfig } from "./config.ts";
 import { UsageError } from "./config.ts";
 import { readHmacKey, readOrCreateHmacKey } from "./hmac-key.ts";
+import { startKubeScopes, type ScopeSourceHealth } from "./kube/kube-source.ts";
 import type { Logger } from "./observability/logger.ts";
 import { ScopeIndex } from "./scopes/scope-index.ts";
 import { watchScopeFiles } from "./scopes/file-source.ts";
@@ -15,13 +16,27 @@ export interface Backends {
   readonly store: TokenStore;
   readonly hmacKey: Uint8Array;
   readonly scopes: ScopeIndex;
+  /** Whether the scope source is in sync (Kubernetes: listed, watch not broken too long). */
+  readonly scopeHealth: ScopeSourceHealth;
   close(): Promise<void>;
 }
+
+/** Files are re-read on change; there is no "out of sync" for them. */
+const ALWAYS_IN_SYNC: ScopeSourceHealth = {
+  ready: () => true,
+  problem: () => undefined,
+  onChange: () => undefined,
+};
 
 export async function openBackends(
   config: StoreConfig,
   logger: Logger,
-  opts: { onStoreError?: (op: string) => void; waitForStoreMs?: number } = {},
+  opts: {
+    onStoreError?: (op: string) => void;
+    waitForStoreMs?: number;
+    /** `serve` writes TokenScope status and counts watch restarts; the CLI only reads. */
+    kube?: { writeStatus: boolean; readyGraceMs: number; onWatchRestart: (reason: string) => void };
+  } = {},
 ): Promise<Backends> {
   const hmacKey = openKey(config, logger);
   const store = config.redisUrl
@@ -30,6 +45,7 @@ export async function openBackends(
         prefix: config.redisPrefix,
         deadlineMs: config.redisDeadlineMs,
         retentionMs: config.retentionMs,
+        minReplicas: config.redisMinReplicas,
         onError: (op, err) => {
           opts.onStoreError?.(op);
           logger.log("warn", "token store error", { op, err: String(err) });
@@ -37,13 +53,10 @@ export async function openBackends(
       })
     : await createFileStore({ dir: config.dataDir, retentionMs: config.retentionMs });
   if (opts.waitForStoreMs) await waitForStore(store, opts.waitForStoreMs);
-  if (config.scopes === "kubernetes") {
-    await store.close();
-    throw new UsageError(
-      "--scopes kubernetes is not part of this build yet; pass a file or folder",
-    );
-  }
   const scopes = new ScopeIndex();
+  if (config.scopes === "kubernetes") {
+    return openKubeScopes(config, logger, opts, { store, hmacKey, scopes });
+  }
   let watcher: { close(): void };
   try {
     watcher = await watchScopeFiles({
@@ -60,9 +73,50 @@ export async function openBackends(
     store,
     hmacKey,
     scopes,
+    scopeHealth: ALWAYS_IN_SYNC,
     async close() {
       watcher.close();
       await store.close();
+    },
+  };
+}
+
+async function openKubeScopes(
+  config: StoreConfig,
+  logger: Logger,
+  opts: Parameters<typeof openBackends>[2],
+  opened: { store: TokenStore; hmacKey: Uint8Array; scopes: ScopeIndex },
+): Promise<Backends> {
+  let source;
+  try {
+    source = startKubeScopes({
+      kubeconfig: config.kubeconfig,
+      namespace: config.watchNamespace,
+      watchTimeoutMs: config.kubeWatchTimeoutMs,
+      readyGraceMs: opts?.kube?.readyGraceMs ?? 60_000,
+      index: opened.scopes,
+      validation: { maxTTLCapMs: config.maxTTLCapMs },
+      log: (level, msg, fields) => logger.log(level, msg, fields),
+      writeStatus: opts?.kube?.writeStatus ?? false,
+      onRestart: opts?.kube?.onWatchRestart,
+    });
+  } catch (err) {
+    await opened.store.close();
+    throw new UsageError(`--scopes kubernetes: ${(err as Error).message}`);
+  }
+  // A CLI command needs the scopes now; `serve` starts anyway and is not ready until they come.
+  if (opts?.waitForStoreMs && !(await source.synced(opts.waitForStoreMs))) {
+    const why = source.health.problem() ?? "";
+    await source.close();
+    await opened.store.close();
+    throw new Error(`cannot list TokenScopes from the Kubernetes API: ${why}`);
+  }
+  return {
+    ...opened,
+    scopeHealth: source.health,
+    async close() {
+      await source.close();
+      await opened.store.close();
     },
   };
 }

@@ -21,6 +21,18 @@ interface WorkerState {
   readonly ready: boolean;
 }
 
+const STOP_MESSAGE = "tokenscope:stop";
+
+interface StopMessage {
+  readonly type: typeof STOP_MESSAGE;
+  readonly signal: string;
+  readonly delayMs: number;
+}
+
+function isStopMessage(msg: unknown): msg is StopMessage {
+  return typeof msg === "object" && msg !== null && "type" in msg && msg.type === STOP_MESSAGE;
+}
+
 function isWorkerState(msg: unknown): msg is WorkerState {
   return typeof msg === "object" && msg !== null && "type" in msg && msg.type === STATE_MESSAGE;
 }
@@ -52,13 +64,13 @@ async function runWorker(config: ServeConfig, baseLogger: Logger): Promise<numbe
   const reporter = setInterval(report, 100);
   return new Promise((resolve) => {
     let stopping = false;
-    const stop = (why: string) => {
+    const stop = (why: string, delayMs: number) => {
       if (stopping) return;
       stopping = true;
       clearInterval(reporter);
-      logger.log("info", "draining", { signal: why });
+      logger.log("info", "draining", { signal: why, delay_ms: delayMs });
       void server
-        .stop()
+        .stop({ delayMs })
         .then(
           () => 0,
           (err: unknown) => {
@@ -72,11 +84,16 @@ async function runWorker(config: ServeConfig, baseLogger: Logger): Promise<numbe
           resolve(status);
         });
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    // The primary says when and how: after SIGTERM, keep answering for --shutdown-delay while
+    // endpoints are removed; after Ctrl-C, stop now.
+    process.on("message", (msg: unknown) => {
+      if (isStopMessage(msg)) stop(msg.signal, msg.delayMs);
+    });
+    process.once("SIGTERM", () => stop("SIGTERM", config.shutdownDelayMs));
     // Ctrl-C reaches the whole process group; the primary coordinates the drain.
     process.on("SIGINT", () => undefined);
     // The primary is gone: nobody balances connections to us or scrapes us any more.
-    process.once("disconnect", () => stop("primary exited"));
+    process.once("disconnect", () => stop("primary exited", 0));
   });
 }
 
@@ -153,23 +170,30 @@ async function runPrimary(config: ServeConfig, logger: Logger): Promise<number> 
   });
 
   return new Promise((resolve) => {
-    const stop = (signal: string) => {
+    const stop = (signal: string, delayMs: number) => {
       if (draining) return;
       draining = true;
-      logger.log("info", "draining", { signal, workers: ready.size });
+      logger.log("info", "draining", { signal, workers: ready.size, delay_ms: delayMs });
       const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
       const exited = workers.map((w) => (w.isDead() ? Promise.resolve() : once(w, "exit")));
-      for (const w of workers) w.process.kill("SIGTERM");
-      const killer = setTimeout(() => {
-        for (const w of workers) if (!w.isDead()) w.process.kill("SIGKILL");
-      }, config.shutdownGraceMs + EXIT_GRACE_MS);
+      for (const w of workers) {
+        if (w.isConnected()) w.send({ type: STOP_MESSAGE, signal, delayMs } satisfies StopMessage);
+        else w.process.kill("SIGTERM");
+      }
+      const killer = setTimeout(
+        () => {
+          for (const w of workers) if (!w.isDead()) w.process.kill("SIGKILL");
+        },
+        delayMs + config.shutdownGraceMs + EXIT_GRACE_MS,
+      );
       void Promise.all(exited).then(async () => {
         clearTimeout(killer);
         await ops.close();
         resolve(0);
       });
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    // As a single process: SIGTERM waits out endpoint removal, Ctrl-C stops now.
+    process.once("SIGTERM", () => stop("SIGTERM", config.shutdownDelayMs));
+    process.once("SIGINT", () => stop("SIGINT", 0));
   });
 }

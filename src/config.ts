@@ -7,7 +7,11 @@ import { usableCpus } from "./cpus.ts";
 import { parseDuration } from "./domain/duration.ts";
 import { isValidEnvironment } from "./domain/token.ts";
 import { isNamespaceName } from "./domain/namespace.ts";
+import { parseTrustedProxies } from "./http-authz/trusted-proxies.ts";
+import type { CidrBlock } from "./domain/cidr.ts";
 import { LOG_LEVELS, type LogLevel } from "./observability/logger.ts";
+import { DEFAULT_INJECTION, type InjectionConfig } from "./kube/sidecar-injector.ts";
+import { parseRedisUrl } from "./store/redis-connection.ts";
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -21,6 +25,7 @@ const STORE_FLAGS = {
   "redis-url": { type: "string" },
   "redis-prefix": { type: "string" },
   "redis-deadline": { type: "string" },
+  "redis-min-replicas": { type: "string" },
   "data-dir": { type: "string" },
   "hmac-key-file": { type: "string" },
   environment: { type: "string" },
@@ -28,6 +33,9 @@ const STORE_FLAGS = {
   retention: { type: "string" },
   "max-ttl-cap": { type: "string" },
   "log-level": { type: "string" },
+  kubeconfig: { type: "string" },
+  "watch-namespace": { type: "string" },
+  "kube-watch-timeout": { type: "string" },
 } as const;
 
 const SERVE_FLAGS = {
@@ -38,6 +46,15 @@ const SERVE_FLAGS = {
   namespace: { type: "string" },
   "audit-allow-sample": { type: "string" },
   "shutdown-grace": { type: "string" },
+  "shutdown-delay": { type: "string" },
+  "http-authz-addr": { type: "string" },
+  "trusted-proxies": { type: "string" },
+  "kube-ready-grace": { type: "string" },
+  "webhook-cert-file": { type: "string" },
+  "sidecar-image": { type: "string" },
+  "sidecar-redis-secret": { type: "string" },
+  "sidecar-hmac-secret": { type: "string" },
+  "webhook-key-file": { type: "string" },
   "cache-ttl": { type: "string" },
   "cache-negative-ttl": { type: "string" },
   "cache-max-entries": { type: "string" },
@@ -53,6 +70,8 @@ export interface StoreConfig {
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
   readonly redisDeadlineMs: number;
+  /** Replicas that must confirm a revocation/rotation; undefined = the topology's default. */
+  readonly redisMinReplicas: number | undefined;
   readonly dataDir: string;
   readonly hmacKeyFile: string | undefined;
   readonly environment: string;
@@ -62,6 +81,12 @@ export interface StoreConfig {
   readonly retentionMs: number;
   readonly maxTTLCapMs: number;
   readonly logLevel: LogLevel;
+  /** --scopes kubernetes: kubeconfig path(s), else ~/.kube/config, else in-cluster. */
+  readonly kubeconfig: string | undefined;
+  /** --scopes kubernetes: one namespace, or undefined for all. */
+  readonly watchNamespace: string | undefined;
+  /** --scopes kubernetes: the longest silence on a watch before it is relisted. */
+  readonly kubeWatchTimeoutMs: number;
 }
 
 export interface ServeConfig extends StoreConfig {
@@ -70,6 +95,16 @@ export interface ServeConfig extends StoreConfig {
   readonly namespace: string | undefined;
   readonly auditAllowSample: number;
   readonly shutdownGraceMs: number;
+  /** After SIGTERM: not ready but still answering, so endpoints drop us before we stop. */
+  readonly shutdownDelayMs: number;
+  /** HTTP authorization (SPEC §5b); off unless given. */
+  readonly httpAuthzAddr: { host: string; port: number } | undefined;
+  /** Peers whose X-Forwarded-For / X-Real-IP name the source address. */
+  readonly trustedProxies: readonly CidrBlock[];
+  /** --scopes kubernetes: how long the watch may be broken while still ready. */
+  readonly kubeReadyGraceMs: number;
+  /** The admission webhook (HTTPS), when given a certificate. */
+  readonly webhook: WebhookConfig | undefined;
   readonly cache: CacheConfig;
   /** gRPC server processes (node:cluster workers); 1 = this process serves by itself. */
   readonly workers: number;
@@ -133,8 +168,21 @@ export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig
     throw new UsageError("--redis-deadline: must be between 1ms and 5s");
   }
   const scopesFlag = stringFlag(values, "scopes");
+  const redisUrl = stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined);
+  if (redisUrl !== undefined) {
+    try {
+      parseRedisUrl(redisUrl);
+    } catch (err) {
+      throw new UsageError(`--redis-url: ${(err as Error).message}`);
+    }
+  }
+  const minReplicasText = stringFlag(values, "redis-min-replicas");
+  if (minReplicasText !== undefined && !/^\d{1,2}$/.test(minReplicasText)) {
+    throw new UsageError("--redis-min-replicas: must be a number of replicas (0 turns WAIT off)");
+  }
   return {
-    redisUrl: stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined),
+    redisUrl,
+    redisMinReplicas: minReplicasText === undefined ? undefined : Number(minReplicasText),
     redisPrefix: stringFlag(values, "redis-prefix") ?? "{tokenscope}:",
     redisDeadlineMs,
     dataDir: resolve(stringFlag(values, "data-dir") ?? ".tokenscope"),
@@ -145,6 +193,25 @@ export function storeConfig(values: Values, env: NodeJS.ProcessEnv): StoreConfig
     retentionMs: durationFlag(values, "retention", "720h"),
     maxTTLCapMs: durationFlag(values, "max-ttl-cap", "2160h"),
     logLevel: logLevel as LogLevel,
+    ...kubeConfig(values, env),
+  };
+}
+
+function kubeConfig(values: Values, env: NodeJS.ProcessEnv) {
+  const watchNamespace = stringFlag(values, "watch-namespace");
+  if (watchNamespace !== undefined && !isNamespaceName(watchNamespace)) {
+    throw new UsageError(
+      `--watch-namespace: "${watchNamespace}" is not a Kubernetes namespace name`,
+    );
+  }
+  const kubeWatchTimeoutMs = durationFlag(values, "kube-watch-timeout", "2m");
+  if (kubeWatchTimeoutMs < 500 || kubeWatchTimeoutMs > 3_600_000) {
+    throw new UsageError("--kube-watch-timeout: must be between 500ms and 1h");
+  }
+  return {
+    kubeconfig: stringFlag(values, "kubeconfig") ?? (env.KUBECONFIG || undefined),
+    watchNamespace,
+    kubeWatchTimeoutMs,
   };
 }
 
@@ -168,9 +235,6 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     throw new UsageError("--audit-allow-sample: must be between 0 and 1");
   const grpcAddr = stringFlag(values, "grpc-addr") ?? "0.0.0.0:9001";
   const grpcParsed = parseHostPort("grpc-addr", grpcAddr);
-  if (stringFlag(values, "webhook-addr") !== undefined) {
-    throw new UsageError("--webhook-addr: the admission webhook is not part of this build yet");
-  }
   return Object.freeze({
     ...storeConfig(values, env),
     grpcAddr: `${grpcParsed.host.includes(":") ? `[${grpcParsed.host}]` : grpcParsed.host}:${grpcParsed.port}`,
@@ -178,14 +242,31 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     namespace,
     auditAllowSample: sample,
     shutdownGraceMs: durationFlag(values, "shutdown-grace", "10s"),
+    shutdownDelayMs: durationFlag(values, "shutdown-delay", "5s"),
+    httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
+    trustedProxies: trustedProxiesFlag(values),
+    kubeReadyGraceMs: durationFlag(values, "kube-ready-grace", "1m"),
+    webhook: webhookConfig(values, storeConfig(values, env).environment),
     cache: cacheConfig(values),
     workers: countFlag(values, "workers", defaultWorkers(values, env), 1, 256),
   });
 }
 
+function optionalHostPort(values: Values, flag: string) {
+  const text = stringFlag(values, flag);
+  return text === undefined ? undefined : parseHostPort(flag, text);
+}
+
+function trustedProxiesFlag(values: Values): readonly CidrBlock[] {
+  const parsed = parseTrustedProxies(stringFlag(values, "trusted-proxies") ?? "");
+  if ("error" in parsed) throw new UsageError(`--trusted-proxies: ${parsed.error}`);
+  return parsed;
+}
+
 /**
- * Every usable CPU (the container's CPU limit included) when tokens are in Redis. The embedded file store is the one-laptop mode: one
- * process, so its start-up notes are said once and every check sees the same file state.
+ * Every usable CPU (the container's CPU limit included) when tokens are in Redis. The embedded
+ * file store is the one-laptop mode: one process, so its start-up notes are said once and every
+ * check sees the same file state.
  */
 function defaultWorkers(values: Values, env: NodeJS.ProcessEnv): number {
   const redis = stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined);
@@ -237,3 +318,60 @@ function bytesFlag(values: Values, name: string, fallback: string): number {
 }
 
 export { STORE_FLAGS };
+
+export interface WebhookConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly injection: InjectionConfig;
+}
+
+const SECRET_NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** What /mutate injects: the image, and Secret references (never values) for Redis and the key. */
+function injectionConfig(values: Values, environment: string): InjectionConfig {
+  const redisRef = stringFlag(values, "sidecar-redis-secret") ?? "tokenscope-redis:url";
+  const [redisName = "", redisKey = ""] = redisRef.split(":");
+  if (!SECRET_NAME_RE.test(redisName) || !/^[-._a-zA-Z0-9]{1,253}$/.test(redisKey)) {
+    throw new UsageError(`--sidecar-redis-secret: "${redisRef}" is not SECRET:KEY`);
+  }
+  const hmacSecret = stringFlag(values, "sidecar-hmac-secret") ?? "tokenscope-hmac-key";
+  if (!SECRET_NAME_RE.test(hmacSecret)) {
+    throw new UsageError(`--sidecar-hmac-secret: "${hmacSecret}" is not a Secret name`);
+  }
+  const image = stringFlag(values, "sidecar-image") ?? DEFAULT_INJECTION.image;
+  if (!/^[^\s]{1,512}$/.test(image))
+    throw new UsageError(`--sidecar-image: "${image}" is not an image`);
+  return {
+    ...DEFAULT_INJECTION,
+    image,
+    environment,
+    redisUrlSecret: { name: redisName, key: redisKey },
+    hmacKeySecret: hmacSecret,
+  };
+}
+
+/** On when given a certificate and key (SPEC §5); --webhook-addr alone is a mistake, not a no-op. */
+function webhookConfig(values: Values, environment: string): WebhookConfig | undefined {
+  const addr = stringFlag(values, "webhook-addr");
+  const certFile = stringFlag(values, "webhook-cert-file");
+  const keyFile = stringFlag(values, "webhook-key-file");
+  if (certFile === undefined && keyFile === undefined) {
+    if (addr !== undefined) {
+      throw new UsageError("--webhook-addr: also pass --webhook-cert-file and --webhook-key-file");
+    }
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new UsageError("--webhook-cert-file and --webhook-key-file go together");
+  }
+  const { host, port } = parseHostPort("webhook-addr", addr ?? "0.0.0.0:9443");
+  return {
+    host,
+    port,
+    certFile: resolve(certFile),
+    keyFile: resolve(keyFile),
+    injection: injectionConfig(values, environment),
+  };
+}

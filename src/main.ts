@@ -4,17 +4,28 @@ import { createCheckService } from "./check/check-service.ts";
 import type { ServeConfig } from "./config.ts";
 import { openBackends } from "./backends.ts";
 import { startGrpcServer } from "./envoy/grpc-server.ts";
+import { startHttpAuthzServer } from "./http-authz/http-authz-server.ts";
+import { trustedProxyMatcher } from "./http-authz/trusted-proxies.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
 import { StoreHealth } from "./store/store-health.ts";
 import { withTokenCache } from "./store/token-cache.ts";
+import { startWebhookServer, type WebhookServer } from "./kube/webhook-server.ts";
 
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** Set when --http-authz-addr is given. */
+  readonly httpAuthzPort?: number;
+  /** Set when the admission webhook runs (--webhook-cert-file/--webhook-key-file). */
+  readonly webhookPort?: number;
   ready(): boolean;
-  stop(): Promise<void>;
+  /**
+   * Turns not-ready at once, keeps answering for `delayMs` (while Kubernetes and the mesh take
+   * the endpoint out of rotation), then stops accepting and lets in-flight checks finish.
+   */
+  stop(opts?: { delayMs?: number }): Promise<void>;
   readonly metrics: Metrics;
 }
 
@@ -32,6 +43,11 @@ export async function serve(
   // Starts even when Redis is down: not ready until it answers (StoreHealth below).
   const backends = await openBackends(config, logger, {
     onStoreError: (op) => metrics.storeError(op),
+    kube: {
+      writeStatus: true,
+      readyGraceMs: config.kubeReadyGraceMs,
+      onWatchRestart: (reason) => metrics.kubeWatchRestart(reason),
+    },
   });
   if (!config.redisUrl) {
     logger.log(
@@ -54,11 +70,13 @@ export async function serve(
   });
   let draining = false;
   const readiness = {
-    ready: () => !draining && storeHealth.healthy && backends.scopes.loaded,
+    ready: () =>
+      !draining && storeHealth.healthy && backends.scopes.loaded && backends.scopeHealth.ready(),
     reasons: () => [
       ...(draining ? ["shutting down"] : []),
       ...(storeHealth.healthy ? [] : ["token store not answering"]),
       ...(backends.scopes.loaded ? [] : ["scopes not loaded"]),
+      ...[backends.scopeHealth.problem()].filter((p) => p !== undefined),
     ],
   };
   const cache = withTokenCache(backends.store, {
@@ -83,6 +101,7 @@ export async function serve(
     logger,
     clock: Date.now,
     auditAllowSample: config.auditAllowSample,
+    watchNamespace: config.scopes === "kubernetes" ? config.watchNamespace : undefined,
   });
   const grpcServer = await startGrpcServer({
     addr: config.grpcAddr,
@@ -93,12 +112,41 @@ export async function serve(
     options.opsServer === false
       ? undefined
       : await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
+  const httpAuthz =
+    config.httpAuthzAddr &&
+    (await startHttpAuthzServer({
+      ...config.httpAuthzAddr,
+      check,
+      trustedProxies: trustedProxyMatcher(config.trustedProxies),
+      onInternalError: (err) =>
+        logger.log("error", "internal error in HTTP authorization", { err: String(err) }),
+    }));
+  // Admission does not depend on the store or the scopes: /readyz is about the Check path only.
+  let webhook: WebhookServer | undefined;
+  if (config.webhook) {
+    try {
+      webhook = await startWebhookServer({
+        ...config.webhook,
+        maxTTLCapMs: config.maxTTLCapMs,
+        logger,
+      });
+    } catch (err) {
+      await grpcServer.close(0);
+      await httpAuthz?.close(0);
+      await ops?.close();
+      await cache.close();
+      await backends.close();
+      throw err;
+    }
+  }
   storeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
+  backends.scopeHealth.onChange(() => grpcServer.setServing(readiness.ready()));
   await storeHealth.start();
   grpcServer.setServing(readiness.ready());
   logger.log("info", "tokenscope serving", {
     grpc_port: grpcServer.port,
     http_port: ops?.port ?? null,
+    http_authz_port: httpAuthz?.port ?? null,
     environment: config.environment,
     namespace: config.namespace ?? null,
     store: backends.store.kind,
@@ -108,13 +156,19 @@ export async function serve(
   return {
     grpcPort: grpcServer.port,
     httpPort: ops?.port ?? 0,
+    httpAuthzPort: httpAuthz?.port,
+    ...(webhook ? { webhookPort: webhook.port } : {}),
     ready: () => readiness.ready(),
     metrics,
-    async stop() {
+    async stop(opts = {}) {
       draining = true;
       grpcServer.setServing(false);
+      const delayMs = opts.delayMs ?? 0;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       await grpcServer.close(config.shutdownGraceMs);
+      await httpAuthz?.close(config.shutdownGraceMs);
       storeHealth.stop();
+      await webhook?.close();
       await ops?.close();
       await cache.close();
       await backends.close();

@@ -10,6 +10,7 @@ import {
 } from "../domain/decide.ts";
 import { resolveNamespace } from "../domain/namespace.ts";
 import type { CheckView } from "../envoy/from-check-request.ts";
+import { enforceRateLimit } from "./rate-limit-step.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -27,6 +28,8 @@ export interface CheckServiceDeps {
   /** Fraction of allows written to the audit log (SPEC §6 --audit-allow-sample). */
   readonly auditAllowSample: number;
   readonly random?: () => number;
+  /** Set when only this namespace's TokenScopes are watched (--watch-namespace, sidecars). */
+  readonly watchNamespace?: string;
 }
 
 export interface CheckResult {
@@ -54,16 +57,22 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
     if (isDecision(credential)) return credential;
     const record = await lookup(credential.id);
     const scopeKey = "found" in record && record.found ? record.record.scope : undefined;
-    return decide({
+    const scope = scopeKey === undefined ? undefined : deps.scopes.get(scopeKey);
+    const decision = decide({
       token: credential,
       lookup: record,
       hmacKey: deps.hmacKey,
       now: deps.clock(),
-      scope: scopeKey === undefined ? undefined : deps.scopes.get(scopeKey),
+      scope,
+      scopeOutOfView:
+        deps.watchNamespace !== undefined &&
+        scopeKey !== undefined &&
+        !scopeKey.startsWith(`${deps.watchNamespace}/`),
       namespace,
       route: view.route,
       source: view.source,
     });
+    return enforceRateLimit(decision, scope, deps.store);
   }
 
   return async (view) => {

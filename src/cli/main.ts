@@ -2,6 +2,7 @@
 // an exit status, never a stack trace.
 import { UsageError, serveConfig } from "../config.ts";
 import { KeyError } from "../hmac-key.ts";
+import { WebhookCertificateError } from "../kube/webhook-server.ts";
 import { StoreConflictError, StoreUnavailableError } from "../store/token-store.ts";
 import { TokenRequestError } from "../tokens/token-service.ts";
 import { runCheck } from "./check-command.ts";
@@ -19,6 +20,8 @@ Commands:
   token revoke ID [-o json]
   token list [--scope NS/NAME] [--owner WHO] [-o json]
   token inspect ID [-o json]
+  token export > FILE           back up every record (hashes and metadata; no secret exists to export)
+  token import FILE|-           restore an export: checked whole first, existing records kept
   check --addr HOST:PORT --token T --method GET --path /x --host H --namespace NS [--source-ip IP]
 
 Store flags (serve and token): --redis-url, --data-dir, --hmac-key-file, --environment, --scopes
@@ -55,7 +58,11 @@ function reportError(err: unknown): number {
     );
     return 2;
   }
-  if (err instanceof KeyError || err instanceof StoreConflictError) {
+  if (
+    err instanceof KeyError ||
+    err instanceof StoreConflictError ||
+    err instanceof WebhookCertificateError
+  ) {
     process.stderr.write(`tokenscope: ${err.message}\n`);
     return 1;
   }
@@ -73,9 +80,9 @@ async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv): Promis
   if (config.workers > 1) return serveCluster(config, logger);
   const server = await serve(config, logger);
   return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      logger.log("info", "draining", { signal });
-      server.stop().then(
+    const stop = (signal: string, delayMs: number) => {
+      logger.log("info", "draining", { signal, delay_ms: delayMs });
+      server.stop({ delayMs }).then(
         () => resolve(0),
         (err: unknown) => {
           logger.log("error", "shutdown failed", { err: String(err) });
@@ -83,7 +90,9 @@ async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv): Promis
         },
       );
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    // SIGTERM is Kubernetes ending the pod: wait out endpoint removal. SIGINT is a person at a
+    // terminal: stop now.
+    process.once("SIGTERM", () => stop("SIGTERM", config.shutdownDelayMs));
+    process.once("SIGINT", () => stop("SIGINT", 0));
   });
 }

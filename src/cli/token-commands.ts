@@ -15,6 +15,7 @@ import { tokenServiceFor, type TokenService } from "../tokens/token-service.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import { describeRecord, printRecordTable, recordJson } from "./token-output.ts";
+import { exportCmd, importCmd } from "./token-transfer.ts";
 
 const TOKEN_FLAGS = {
   ...STORE_FLAGS,
@@ -27,7 +28,7 @@ const TOKEN_FLAGS = {
   output: { type: "string", short: "o" },
 } as const;
 
-interface Ctx {
+export interface Ctx {
   readonly service: TokenService;
   readonly store: TokenStore;
   readonly scopes: ScopeIndex;
@@ -37,6 +38,9 @@ interface Ctx {
   /** Read when printing, after the operation: a record made just now is not in the future. */
   readonly clock: () => number;
   readonly by: string;
+  readonly hmacKey: Uint8Array;
+  readonly environment: string;
+  readonly retentionMs: number;
 }
 
 const SUBCOMMANDS: Readonly<Record<string, (ctx: Ctx) => Promise<void>>> = {
@@ -45,6 +49,8 @@ const SUBCOMMANDS: Readonly<Record<string, (ctx: Ctx) => Promise<void>>> = {
   revoke: revokeCmd,
   list: listCmd,
   inspect: inspectCmd,
+  export: exportCmd,
+  import: importCmd,
 };
 
 export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -71,6 +77,9 @@ export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv):
       args: positionals,
       clock: Date.now,
       by: userInfo().username,
+      hmacKey: backends.hmacKey,
+      environment: config.environment,
+      retentionMs: config.retentionMs,
     });
     return 0;
   } finally {

@@ -3,6 +3,7 @@
 import { formatDuration } from "../domain/duration.ts";
 import { tokenState, type TokenRecord } from "../domain/token-record.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
+import { resolveLabelTemplates } from "../domain/route-match.ts";
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
@@ -88,7 +89,7 @@ function capabilities(record: TokenRecord, scopes: ScopeIndex, state: string): s
   const scope = entry.scope;
   return [
     `It can, in namespace ${scope.namespace} only${scope.mode === "DryRun" ? " (scope in DryRun: denials are only reported)" : ""}:`,
-    ...scope.summary.map((s) => `  - ${s}`),
+    ...scope.summary.map((s) => `  - ${resolveLabelTemplates(s, record.labels)}`),
     "It cannot: reach any other namespace, any route not listed above, or work in another environment.",
   ];
 }

@@ -27,6 +27,8 @@ export type Decision =
       readonly token?: TokenIdentity;
       readonly scopeNamespace?: string;
       readonly dryRunDeny?: undefined;
+      /** rate_limited only: when a retry could be allowed (retry-after). */
+      readonly retryAfterMs?: number;
     };
 
 export function deny(reason: DenyReason, token?: TokenIdentity, scopeNamespace?: string): Decision {
@@ -69,6 +71,12 @@ export interface DecisionInput {
   readonly hmacKey: Uint8Array;
   readonly now: number;
   readonly scope: ScopeEntry | undefined;
+  /**
+   * The token's scope lives in a namespace this server does not watch (--watch-namespace, as
+   * an injected sidecar runs): it cannot be found here by construction, and the truthful reason
+   * is that the token belongs to another namespace.
+   */
+  readonly scopeOutOfView?: boolean;
   /** Resolved destination namespace (see resolveNamespace), undefined when unknown. */
   readonly namespace: string | undefined;
   readonly route: RequestRoute;
@@ -92,10 +100,11 @@ export function decide(input: DecisionInput): Decision {
   const state = tokenState(record, input.now);
   if (state !== "active") return deny(state, identity);
   const entry = input.scope;
-  if (!entry) return deny("scope_not_found", identity);
+  if (!entry)
+    return deny(input.scopeOutOfView ? "namespace_mismatch" : "scope_not_found", identity);
   if (!entry.ready) return deny("scope_not_ready", identity);
   const scope = entry.scope;
-  const scopeDeny = firstScopeFailure(scope, input);
+  const scopeDeny = firstScopeFailure(scope, input, record.labels);
   if (scopeDeny === undefined) {
     return { allowed: true, reason: "ok", token: identity, scopeNamespace: scope.namespace };
   }
@@ -112,11 +121,15 @@ export function decide(input: DecisionInput): Decision {
 }
 
 /** The scope's own checks: the only ones a DryRun scope reports instead of enforcing. */
-function firstScopeFailure(scope: CompiledScope, input: DecisionInput): DenyReason | undefined {
+function firstScopeFailure(
+  scope: CompiledScope,
+  input: DecisionInput,
+  labels: TokenRecord["labels"],
+): DenyReason | undefined {
   if (input.namespace === undefined) return "unknown_namespace";
   if (input.namespace !== scope.namespace) return "namespace_mismatch";
   if (!scope.allowsSource(input.source)) return "source_not_allowed";
-  if (!scope.allowsRoute(input.route)) return "route_not_allowed";
+  if (!scope.allowsRoute(input.route, labels)) return "route_not_allowed";
   return undefined;
 }
 

@@ -16,6 +16,20 @@ const WILDCARD_LABELS_RE = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
 const METHOD_TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const MAX_PATH_PATTERN = 1024;
 const SPACE_OR_CONTROL_RE = /[\s\p{Cc}]/u;
+const LABEL_TEMPLATE_SEGMENT_RE = /^\{token\.labels\.([^{}]*)\}$/;
+const LABEL_TEMPLATE_GLOBAL_RE = /\{token\.labels\.[^{}/]*\}/g;
+/** A label key as `token issue --label` accepts it. */
+const LABEL_KEY_RE = /^[a-z0-9](?:[-a-z0-9_.]{0,61}[a-z0-9])?$/;
+/** A label value that can stand for one path segment: unreserved characters, not "." or "..". */
+const SAFE_SEGMENT_RE = /^[A-Za-z0-9._~-]+$/;
+
+/** Label keys a token may carry (also what rule templates may name). */
+export function isLabelKey(key: string): boolean {
+  return LABEL_KEY_RE.test(key);
+}
+
+/** The labels of a token, as the route matcher reads them. */
+export type TokenLabels = Readonly<Record<string, string>>;
 
 export function hostPatternProblem(pattern: string): string | undefined {
   if (pattern === "*") return 'a bare "*" is not allowed; omit hosts to allow any host';
@@ -29,11 +43,13 @@ export function hostPatternProblem(pattern: string): string | undefined {
   return undefined;
 }
 
-export function pathPatternProblem(pattern: string): string | undefined {
-  if (!pattern.startsWith("/")) return 'must start with "/"';
-  if (pattern.length > MAX_PATH_PATTERN) return `must be at most ${MAX_PATH_PATTERN} characters`;
-  // Templates are part of SPEC §2 but need the token's labels at match time; not built yet.
-  if (pattern.includes("{")) return "label templates ({token.labels.KEY}) are not supported yet";
+export function pathPatternProblem(raw: string): string | undefined {
+  if (!raw.startsWith("/")) return 'must start with "/"';
+  if (raw.length > MAX_PATH_PATTERN) return `must be at most ${MAX_PATH_PATTERN} characters`;
+  const templateProblem = labelTemplateProblem(raw);
+  if (templateProblem !== undefined) return templateProblem;
+  // A template stands for one safe segment; what is around it must pass the checks below.
+  const pattern = raw.replaceAll(LABEL_TEMPLATE_GLOBAL_RE, "label");
   if (SPACE_OR_CONTROL_RE.test(pattern)) return "must not contain whitespace or control characters";
   if (pattern.includes("?")) return "must not contain a query string (?)";
   if (pattern.includes("#")) return "must not contain a fragment (#)";
@@ -53,6 +69,25 @@ export function methodProblem(method: string): string | undefined {
   if (method.length > 32 || !METHOD_TOKEN_RE.test(method)) return "is not an HTTP method token";
   if (method.includes("*")) return '"*" must stand alone (any method)';
   if (method !== method.toUpperCase()) return `must be uppercase ("${method.toUpperCase()}")`;
+  return undefined;
+}
+
+/**
+ * Templates ("{token.labels.KEY}") are whole path segments naming a label key as `token issue
+ * --label` accepts it; anything else with a brace is refused rather than matched literally.
+ */
+function labelTemplateProblem(pattern: string): string | undefined {
+  if (!pattern.includes("{") && !pattern.includes("}")) return undefined;
+  for (const segment of pattern.split("/")) {
+    if (!segment.includes("{") && !segment.includes("}")) continue;
+    const match = LABEL_TEMPLATE_SEGMENT_RE.exec(segment);
+    if (!match) {
+      return `"${segment}": a label template must be a whole path segment "{token.labels.KEY}"`;
+    }
+    if (!isLabelKey(match[1] ?? "")) {
+      return `"${segment}": the label key must be lowercase letters, digits, '-', '_' or '.', at most 63 characters, starting and ending with a letter or digit`;
+    }
+  }
   return undefined;
 }
 
@@ -136,16 +171,74 @@ interface CompiledRule {
   readonly anyPath: boolean;
   readonly exactPaths: ReadonlySet<string>;
   readonly pathPrefixes: readonly string[];
+  /** Patterns with label templates, resolved against the token's labels on each request. */
+  readonly templated: readonly TemplatedPath[];
   readonly methods?: ReadonlySet<string>;
+}
+
+interface TemplatedPath {
+  /** Literal segments, and label keys where the pattern has a template. */
+  readonly segments: readonly ({ readonly literal: string } | { readonly label: string })[];
+  readonly prefix: boolean;
+}
+
+function compileTemplate(pattern: string): TemplatedPath {
+  const prefix = pattern.endsWith("/*");
+  const body = prefix ? pattern.slice(0, -1) : pattern;
+  const segments = body.split("/").map((segment) => {
+    const key = LABEL_TEMPLATE_SEGMENT_RE.exec(segment)?.[1];
+    return key === undefined ? { literal: segment } : { label: key };
+  });
+  return { segments, prefix };
+}
+
+/** The label's value when it can stand for one path segment, else undefined. */
+export function labelSegment(labels: TokenLabels | undefined, key: string): string | undefined {
+  const value = labels && Object.hasOwn(labels, key) ? labels[key] : undefined;
+  if (typeof value !== "string" || !SAFE_SEGMENT_RE.test(value)) return undefined;
+  return value === "." || value === ".." ? undefined : value;
+}
+
+/** A text with "{token.labels.KEY}" templates resolved for one token (for `token inspect`). */
+export function resolveLabelTemplates(text: string, labels: TokenLabels): string {
+  return text.replaceAll(LABEL_TEMPLATE_GLOBAL_RE, (template) => {
+    const key = template.slice("{token.labels.".length, -1);
+    return (
+      labelSegment(labels, key) ?? `{token.labels.${key}: not set on this token, matches nothing}`
+    );
+  });
+}
+
+/**
+ * The pattern with the token's label values in place, or undefined when a label is missing or
+ * its value is not one safe segment: then the pattern matches nothing for this token.
+ */
+function resolveTemplate(template: TemplatedPath, labels: TokenLabels | undefined) {
+  const parts: string[] = [];
+  for (const segment of template.segments) {
+    if ("literal" in segment) {
+      parts.push(segment.literal);
+      continue;
+    }
+    const value =
+      labels && Object.hasOwn(labels, segment.label) ? labels[segment.label] : undefined;
+    if (typeof value !== "string" || !SAFE_SEGMENT_RE.test(value)) return undefined;
+    if (value === "." || value === "..") return undefined;
+    parts.push(value);
+  }
+  return parts.join("/");
 }
 
 function compileRule(rule: RouteRule): CompiledRule {
   const hosts = rule.hosts ?? [];
-  const paths = rule.paths ?? ["/*"];
+  const all = rule.paths ?? ["/*"];
+  const isTemplate = (p: string) => p.includes("{");
+  const paths = all.filter((p) => !isTemplate(p));
   return {
     exactHosts: rule.hosts && new Set(hosts.filter((h) => !h.startsWith("*."))),
     hostSuffixes: hosts.filter((h) => h.startsWith("*.")).map((h) => h.slice(1)),
     anyPath: paths.includes("/*"),
+    templated: all.filter(isTemplate).map(compileTemplate),
     exactPaths: new Set(paths.filter((p) => !p.endsWith("/*"))),
     pathPrefixes: paths.filter((p) => p.endsWith("/*")).map((p) => p.slice(0, -1)),
     methods: rule.methods.includes("*") ? undefined : new Set(rule.methods),
@@ -161,15 +254,25 @@ function hostMatches(rule: CompiledRule, host: string): boolean {
   return false;
 }
 
-function pathMatches(rule: CompiledRule, path: string): boolean {
+function pathMatches(rule: CompiledRule, path: string, labels: TokenLabels | undefined): boolean {
   if (rule.anyPath || rule.exactPaths.has(path)) return true;
-  return rule.pathPrefixes.some((prefix) => path.startsWith(prefix));
+  if (rule.pathPrefixes.some((prefix) => path.startsWith(prefix))) return true;
+  return rule.templated.some((template) => {
+    const resolved = resolveTemplate(template, labels);
+    if (resolved === undefined) return false;
+    return template.prefix ? path.startsWith(resolved) : path === resolved;
+  });
 }
 
-/** allowsRoute for a scope: true when any rule matches host, path and method. */
-export function compileRouteMatcher(rules: readonly RouteRule[]): (route: RequestRoute) => boolean {
+/**
+ * allowsRoute for a scope: true when any rule matches host, path and method. `labels` are the
+ * token's, for patterns with "{token.labels.KEY}" templates.
+ */
+export function compileRouteMatcher(
+  rules: readonly RouteRule[],
+): (route: RequestRoute, labels?: TokenLabels) => boolean {
   const compiled = rules.map(compileRule);
-  return (route) => {
+  return (route, labels) => {
     const path = normalizeRequestPath(route.path);
     if (path === undefined) return false;
     const host = normalizeHost(route.host);
@@ -178,7 +281,7 @@ export function compileRouteMatcher(rules: readonly RouteRule[]): (route: Reques
       (rule) =>
         (!rule.methods || rule.methods.has(method)) &&
         hostMatches(rule, host) &&
-        pathMatches(rule, path),
+        pathMatches(rule, path, labels),
     );
   };
 }

@@ -42,7 +42,8 @@ export interface CompiledScope {
   /** Human-readable lines for `token inspect`: what the scope allows. */
   readonly summary: readonly string[];
   allowsSource(source: RequestSource): boolean;
-  allowsRoute(route: RequestRoute): boolean;
+  /** `labels`: the token's, for rule paths with "{token.labels.KEY}" templates. */
+  allowsRoute(route: RequestRoute, labels?: Readonly<Record<string, string>>): boolean;
 }
 
 /** One problem with a manifest: the field path (e.g. "spec.rules[0].methods[1]") and why. */

@@ -11,6 +11,32 @@ export const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
 /** Envoy's own default max request headers is 60 KiB; leave room for a few more. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/** Stands in for a request whose bytes are not a CheckRequest: it carries no readable token. */
+const UNDECODABLE = Object.freeze({});
+
+/**
+ * grpc-js answers an undecodable message with INTERNAL, which an Envoy set to
+ * failure_mode_allow would let through. Decode failures become an empty request instead, so
+ * the answer is an explicit deny (missing_token) like any other request without a token.
+ */
+function tolerantDecoding(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const decode = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes) as unknown;
+        } catch {
+          return UNDECODABLE;
+        }
+      },
+    };
+  }
+  return out;
+}
+
 export interface GrpcServer {
   readonly port: number;
   setServing(serving: boolean): void;
@@ -37,7 +63,7 @@ export async function startGrpcServer(opts: {
     [AUTHORIZATION_SERVICE]: "NOT_SERVING",
   });
   health.addToServer(server);
-  server.addService(authorizationService(), {
+  server.addService(tolerantDecoding(authorizationService()), {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       opts.check(fromCheckRequest(call.request)).then(
         (result) => {

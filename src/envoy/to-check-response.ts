@@ -1,5 +1,6 @@
 // Decision → CheckResponse (SPEC §4). `status` is always set: Envoy reads an unset status as OK.
 import type { Decision } from "../domain/decide.ts";
+import { retryAfterSeconds } from "../domain/rate-limit.ts";
 import { REASON_INFO, type GrpcCodeName } from "../domain/reasons.ts";
 
 const GRPC_CODE: Readonly<Record<GrpcCodeName | "OK", number>> = {
@@ -59,6 +60,9 @@ export function toCheckResponse(decision: Decision): object {
   if (info.httpStatus === 401)
     headers.push(addHeader("www-authenticate", wwwAuthenticate(decision.reason)));
   if (info.httpStatus === 503) headers.push(addHeader("retry-after", "1"));
+  if (decision.retryAfterMs !== undefined) {
+    headers.push(addHeader("retry-after", String(retryAfterSeconds(decision.retryAfterMs))));
+  }
   return {
     status: { code: GRPC_CODE[info.grpc], message: decision.reason },
     denied_response: {

@@ -14,6 +14,7 @@ export interface Metrics {
   recordCheck(decision: Decision, namespace: string | undefined, seconds: number): void;
   storeError(op: string): void;
   cacheLookup(result: CacheLookupResult): void;
+  kubeWatchRestart(reason: string): void;
 }
 
 export type CacheLookupResult = "hit" | "miss" | "negative_hit" | "bypass";
@@ -54,6 +55,12 @@ export function createMetrics(): Metrics {
     negative_hit: cacheLookups.labels("negative_hit"),
     bypass: cacheLookups.labels("bypass"),
   };
+  const kubeWatchRestarts = new Counter({
+    name: "tokenscope_kube_watch_restarts_total",
+    help: "TokenScope watches started again after the previous one ended, by why it ended.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   return {
     registry,
     recordCheck(decision, namespace, seconds) {
@@ -72,6 +79,9 @@ export function createMetrics(): Metrics {
     },
     cacheLookup(result) {
       cacheLookupChildren[result].inc();
+    },
+    kubeWatchRestart(reason) {
+      kubeWatchRestarts.inc({ reason });
     },
   };
 }

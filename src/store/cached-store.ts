@@ -185,6 +185,8 @@ export function createCachedStore(
     },
 
     list: (filter) => inner.list(filter),
+    // Rate budgets are shared state of every replica: never cached.
+    consumeRate: (key, limit) => inner.consumeRate(key, limit),
     ping: () => inner.ping(),
 
     stats: () => ({ entries: entries.size, bytes }),

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
 import { matchesFilter, toTokenRecord } from "./record-json.ts";
+import { createLocalRateLimiter } from "./local-rate-limiter.ts";
 import { StoreConflictError, StoreUnavailableError, type TokenStore } from "./token-store.ts";
 
 // The embedded store for a laptop: one JSON file shared by `serve` and the CLI. Each process keeps
@@ -214,6 +215,7 @@ export async function createFileStore(opts: FileStoreOptions): Promise<TokenStor
     throw new StoreUnavailableError("open", { cause: err });
   }
   await reload();
+  const rates = createLocalRateLimiter(clock);
 
   return {
     kind: "file",
@@ -258,6 +260,9 @@ export async function createFileStore(opts: FileStoreOptions): Promise<TokenStor
         .filter((r) => retained(r) && matchesFilter(r, filter))
         .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     },
+
+    // The embedded store serves one process: its rate limits are that process's, in memory.
+    consumeRate: (key, limit) => Promise.resolve(rates.consume(key, limit)),
 
     ping: () => fresh("ping", true),
 

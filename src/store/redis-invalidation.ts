@@ -1,8 +1,8 @@
 // Token invalidations over Redis pub/sub: the Redis store publishes the id of every record it
 // creates, rotates or revokes (inside the same Lua script as the write, so a write is never
 // left unannounced); each replica subscribes on its own connection and drops those ids.
-import { Redis } from "ioredis";
 import type { InvalidationFeed } from "./cached-store.ts";
+import { connectRedis } from "./redis-connection.ts";
 
 /** The channel shares the store's key prefix, so installations on one Redis stay apart. */
 export function invalidationChannel(prefix: string): string {
@@ -29,14 +29,10 @@ export function subscribeInvalidations(opts: RedisInvalidationOptions): Invalida
   let live = false;
   let closed = false;
 
-  const sub = new Redis(opts.url, {
-    // Subscribing is done by hand on every 'ready', so "live" means the SUBSCRIBE was confirmed.
-    autoResubscribe: false,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1000,
-    retryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
-  });
+  // Same topology and credentials as the store (single node or Sentinel; see token-cache.ts for
+  // Cluster), with a second's patience: a slow SUBSCRIBE or PING only delays going live.
+  // SUBSCRIBE is sent by hand on every 'ready', so "live" means this process saw it confirmed.
+  const sub = connectRedis(opts.url, 1000);
 
   function setLive(next: boolean): void {
     if (next === live) return;

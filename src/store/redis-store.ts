@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
-import { Redis } from "ioredis";
+import { connectRedis, parseRedisUrl } from "./redis-connection.ts";
 import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.ts";
+import { gcraParams } from "../domain/rate-limit.ts";
 import { decodeRecord, encodeRecord, matchesFilter, RecordDecodeError } from "./record-json.ts";
 import { invalidationChannel } from "./redis-invalidation.ts";
+import { GCRA_LUA } from "./rate-limit-script.ts";
 import {
   StoreConflictError,
   StoreUnavailableError,
@@ -24,6 +26,11 @@ export interface RedisStoreOptions {
   readonly clock?: () => number;
   /** Told about every failure; records hold only hashes, so errors carry no secrets. */
   readonly onError?: (op: string, err: unknown) => void;
+  /**
+   * Replicas that must confirm a revocation or rotation (Redis WAIT) before it is reported
+   * done. Default: 1 with Sentinel or Cluster, 0 for a single server.
+   */
+  readonly minReplicas?: number;
 }
 
 interface Script {
@@ -77,6 +84,8 @@ const PRUNE = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
 return 0`);
 
+const GCRA = script(GCRA_LUA);
+
 const ROTATE_REFUSALS: Record<string, string> = {
   missing: "does not exist",
   corrupt: "is stored corrupt",
@@ -99,20 +108,12 @@ function deadlineRace<T>(work: Promise<T>, ms: number, op: string): Promise<T> {
   });
 }
 
-function connect(url: string, deadlineMs: number): Redis {
-  return new Redis(url, {
-    lazyConnect: false,
-    commandTimeout: deadlineMs,
-    // A request never waits for a connection: fail now, the decision is store_unavailable.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    connectTimeout: 1000,
-    // commandTimeout fails requests on a hung server but keeps the dead socket forever; this
-    // drops a socket that stays silent after a write so the reconnect below can replace it.
-    socketTimeout: Math.max(1000, deadlineMs * 10),
-    retryStrategy: (attempt: number) => Math.min(attempt * 50, 200),
-  });
+/** A write the primary took but too few replicas confirmed: it could be lost in a failover. */
+export class ReplicationError extends StoreUnavailableError {
+  constructor(op: string, confirmed: number, wanted: number, waitedMs: number) {
+    super(op);
+    this.message = `${op} was written to the Redis primary but confirmed by ${confirmed} of ${wanted} replicas within ${waitedMs} ms; it may not survive a failover (repeat it, or check replication)`;
+  }
 }
 
 export function createRedisStore(opts: RedisStoreOptions): TokenStore {
@@ -120,7 +121,15 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
   const deadlineMs = opts.deadlineMs ?? 100;
   const clock = opts.clock ?? Date.now;
   const onError = opts.onError ?? (() => undefined);
-  const redis = connect(opts.url, deadlineMs);
+  const redis = connectRedis(opts.url, deadlineMs);
+  const minReplicas = opts.minReplicas ?? (parseRedisUrl(opts.url).topology === "single" ? 0 : 1);
+  // WAIT's own timeout, inside the deadline (which is also the client's commandTimeout), so an
+  // unconfirmed write is reported as such rather than as a timeout.
+  const replicationTimeoutMs = Math.max(1, deadlineMs - 10);
+  // Lifecycle writes are operator actions of several round trips, not on a request's path: each
+  // command keeps the short deadline (commandTimeout), the whole operation gets longer.
+  const lifecycleDeadlineMs = Math.max(deadlineMs, 2000);
+  const long = <T>(op: string, work: () => Promise<T>) => run(op, work, lifecycleDeadlineMs);
   const setKey = `${prefix}tokens`;
   const channel = invalidationChannel(prefix);
   const key = (id: string): string => `${prefix}token:${id}`;
@@ -139,9 +148,9 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
 
   // Every operation is raced against its own timer: ioredis' commandTimeout does not cover
   // every path (NOSCRIPT fallback, the ready check, a write stuck behind a dead socket).
-  async function run<T>(op: string, work: () => Promise<T>): Promise<T> {
+  async function run<T>(op: string, work: () => Promise<T>, ms = deadlineMs): Promise<T> {
     try {
-      return await deadlineRace(work(), deadlineMs, op);
+      return await deadlineRace(work(), ms, op);
     } catch (err) {
       if (err instanceof StoreConflictError) throw err;
       onError(op, err);
@@ -188,6 +197,40 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
     throw new Error(`token ${id} kept changing during revoke`);
   }
 
+  /**
+   * Redis replicates asynchronously: a failover can lose an acknowledged write. WAIT, sent on
+   * the connection that wrote and (in a pipeline with the key) to the node owning its slot,
+   * holds the answer until enough replicas have it.
+   */
+  async function confirmReplicated(op: string, id: string): Promise<void> {
+    if (minReplicas === 0) return;
+    // WAIT is bounded by the short per-command deadline; asked again (it waits for the same
+    // write) until the lifecycle deadline, so a busy moment is not reported as a lost write.
+    const giveUpAt = Date.now() + lifecycleDeadlineMs;
+    let confirmed = 0;
+    let lastError: unknown;
+    do {
+      try {
+        const replies = await deadlineRace(
+          redis.pipeline().exists(key(id)).wait(minReplicas, replicationTimeoutMs).exec(),
+          deadlineMs,
+          `${op} replication`,
+        );
+        const [err, value] = replies?.[1] ?? [new Error("no reply to WAIT"), undefined];
+        if (err) throw err;
+        confirmed = Number(value);
+        if (confirmed >= minReplicas) return;
+      } catch (err) {
+        lastError = err;
+      }
+    } while (Date.now() < giveUpAt);
+    if (lastError !== undefined && confirmed === 0) {
+      onError(`${op} replication`, lastError);
+      throw new StoreUnavailableError(`${op} replication`, { cause: lastError });
+    }
+    throw new ReplicationError(op, confirmed, minReplicas, lifecycleDeadlineMs);
+  }
+
   async function listPage(cursor: string, filter?: TokenFilter): Promise<[string, TokenRecord[]]> {
     const [next, found] = await redis.sscan(setKey, cursor, "COUNT", PAGE_SIZE);
     const ids = [...new Set(found)];
@@ -221,7 +264,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       }),
 
     create: (record) =>
-      run("create", async () => {
+      long("create", async () => {
         const keys = [key(record.id), setKey];
         const args = [encodeRecord(record), expireAt(record), record.id, channel];
         const created = await evalScript(CREATE, keys, args);
@@ -229,7 +272,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       }),
 
     rotate: (previous, next) =>
-      run("rotate", async () => {
+      long("rotate", async () => {
         const keys = [key(previous.id), key(next.id), setKey];
         const args = [
           encodeRecord(previous),
@@ -246,9 +289,13 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
         const why = typeof outcome === "string" ? ROTATE_REFUSALS[outcome] : undefined;
         if (why === undefined) throw new Error(`unexpected rotate reply ${String(outcome)}`);
         throw new StoreConflictError(`cannot rotate token ${previous.id}: it ${why}`);
-      }),
+      }).then(() => confirmReplicated("rotate", previous.id)),
 
-    revoke: (id, at) => run("revoke", () => swapRevoked(id, at)),
+    async revoke(id, at) {
+      const record = await long("revoke", () => swapRevoked(id, at));
+      await confirmReplicated("revoke", id);
+      return record;
+    },
 
     async list(filter) {
       const records: TokenRecord[] = [];
@@ -262,6 +309,17 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       } while (cursor !== "0");
       return records.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     },
+
+    consumeRate: (rateKey, limit) =>
+      run("rate_limit", async () => {
+        const { intervalMs, toleranceMs } = gcraParams(limit);
+        const args = [String(intervalMs * 1000), String(toleranceMs * 1000)];
+        const reply = await evalScript(GCRA, [`${prefix}rate:${rateKey}`], args);
+        if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
+          throw new Error(`unexpected rate limit reply ${JSON.stringify(reply)}`);
+        }
+        return { allowed: reply[0] === 1, retryAfterMs: reply[1] / 1000 };
+      }),
 
     ping: () =>
       run("ping", async () => {

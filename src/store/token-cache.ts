@@ -1,6 +1,8 @@
 // Puts the in-process cache in front of the Redis store for `serve`. The embedded file store
 // is never cached: it has no invalidation feed, and it already serves reads from memory.
+// Neither is Redis Cluster (below): single node and Sentinel only.
 import { createCachedStore, type CacheLookupResult } from "./cached-store.ts";
+import { parseRedisUrl } from "./redis-connection.ts";
 import { subscribeInvalidations } from "./redis-invalidation.ts";
 import type { TokenStore } from "./token-store.ts";
 
@@ -22,7 +24,14 @@ export function withTokenCache(
   store: TokenStore,
   opts: TokenCacheOptions,
 ): { store: TokenStore; close(): Promise<void> } {
-  if (store.kind !== "redis" || opts.redisUrl === undefined || opts.ttlMs <= 0) {
+  if (
+    store.kind !== "redis" ||
+    opts.redisUrl === undefined ||
+    opts.ttlMs <= 0 ||
+    // ioredis moves a Cluster's subscriber connection between nodes on its own, without an
+    // event this process could drop the cache on: a message could be missed. No cache there.
+    parseRedisUrl(opts.redisUrl).topology === "cluster"
+  ) {
     return { store, close: () => Promise.resolve() };
   }
   const feed = subscribeInvalidations({

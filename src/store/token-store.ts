@@ -1,3 +1,5 @@
+import type { RateOutcome } from "../domain/rate-limit.ts";
+import type { RateLimit } from "../domain/scope-types.ts";
 import type { TokenRecord } from "../domain/token-record.ts";
 
 /** Raised when the store cannot answer within its deadline; the decision is store_unavailable. */
@@ -35,6 +37,11 @@ export interface TokenStore {
   revoke(id: string, at: number): Promise<TokenRecord>;
   /** Every record still retained, optionally filtered. */
   list(filter?: TokenFilter): Promise<TokenRecord[]>;
+  /**
+   * Takes one request from the rate budget under `key` (GCRA, see domain/rate-limit.ts),
+   * atomically across every replica that shares the store.
+   */
+  consumeRate(key: string, limit: RateLimit): Promise<RateOutcome>;
   /** Resolves when the backend answers within the deadline. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -4,6 +4,7 @@ import { formatDuration } from "../domain/duration.ts";
 import { generateToken, hashSecret, isValidTokenId } from "../domain/token.ts";
 import { rotatedOut, tokenState, type TokenRecord } from "../domain/token-record.ts";
 import type { CompiledScope } from "../domain/scope-types.ts";
+import { isLabelKey } from "../domain/route-match.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -38,7 +39,6 @@ export interface Issued {
   readonly record: TokenRecord;
 }
 
-const LABEL_KEY_RE = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/;
 const LABEL_VALUE_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 export function readyScope(scopes: ScopeIndex, key: string): CompiledScope {
@@ -64,8 +64,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     const scope = readyScope(deps.scopes, req.scope);
     if (!req.owner.trim()) throw new TokenRequestError("--owner: every token needs an owner");
     for (const [k, v] of Object.entries(req.labels)) {
-      if (!LABEL_KEY_RE.test(k))
-        throw new TokenRequestError(`--label: "${k}" is not a valid label key`);
+      if (!isLabelKey(k)) throw new TokenRequestError(`--label: "${k}" is not a valid label key`);
       if (!LABEL_VALUE_RE.test(v))
         throw new TokenRequestError(`--label: "${v}" is not a valid value for ${k}`);
     }

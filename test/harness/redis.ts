@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
@@ -79,6 +79,10 @@ export function redisCommand(
 export interface RedisOptions {
   /** appendonly with fsync on every write, so data survives kill() + start() as in production. */
   readonly durable?: boolean;
+  /** More redis-server arguments (replicaof, cluster-enabled, ...). */
+  readonly extraArgs?: readonly string[];
+  /** Runs `redis-server --sentinel` with this config file instead of a data server. */
+  readonly sentinelConfig?: string;
 }
 
 function spawnRedis(
@@ -89,8 +93,10 @@ function spawnRedis(
   const persistence = opts.durable
     ? ["--appendonly", "yes", "--appendfsync", "always"]
     : ["--appendonly", "no"];
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence];
-  const child = spawn("redis-server", [...args, "--dir", dir], {
+  const args = opts.sentinelConfig
+    ? [opts.sentinelConfig, "--sentinel", "--port", String(port), "--bind", "127.0.0.1"]
+    : ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence, "--dir", dir];
+  const child = spawn("redis-server", [...args, ...(opts.extraArgs ?? [])], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -106,7 +112,7 @@ function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-async function launch(port: number, dir: string, opts: RedisOptions): Promise<ChildProcess> {
+export async function launch(port: number, dir: string, opts: RedisOptions): Promise<ChildProcess> {
   const { child, output } = spawnRedis(port, dir, opts);
   let spawnError: Error | undefined;
   child.once("error", (err) => {
@@ -133,14 +139,20 @@ async function launch(port: number, dir: string, opts: RedisOptions): Promise<Ch
   }
 }
 
-async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (hasExited(child)) return;
   const exited = once(child, "exit");
   child.kill(signal);
   await exited;
 }
 
+/** TOKENSCOPE_TEST_REDIS=cluster runs the suites that do not kill servers on a Redis Cluster. */
+export const CLUSTER_MODE = process.env.TOKENSCOPE_TEST_REDIS === "cluster";
+
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
+  if (CLUSTER_MODE && opts.sentinelConfig === undefined && opts.extraArgs === undefined) {
+    return clusterAsServer();
+  }
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "tokenscope-redis-"));
   let child: ChildProcess | undefined = await launch(port, dir, opts);
@@ -174,4 +186,28 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
     command: (...args) => redisCommand(port, args),
   };
   return server;
+}
+
+/** A Redis Cluster behind the RedisServer interface: no fault injection, commands via redis-cli -c. */
+async function clusterAsServer(): Promise<RedisServer> {
+  const { startCluster } = await import("./redis-topologies.ts");
+  const cluster = await startCluster();
+  const port = Number(/:(\d+)/.exec(cluster.url)?.[1]);
+  const refuse = () => Promise.reject(new Error("fault injection needs a single redis-server"));
+  return {
+    url: cluster.url,
+    port,
+    stop: () => cluster.stop(),
+    kill: refuse,
+    start: refuse,
+    command: (...args) => {
+      const r = spawnSync("redis-cli", ["-c", "-p", String(port), "--no-raw", ...args], {
+        encoding: "utf8",
+      });
+      const out = r.stdout.trim();
+      if (out.startsWith("(error)")) return Promise.reject(new Error(out));
+      if (out === "(nil)") return Promise.resolve(null);
+      return Promise.resolve(out.replace(/^\(integer\) /, "").replace(/^"(.*)"$/s, "$1"));
+    },
+  };
 }

@@ -7,6 +7,8 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tempDir } from "../harness/server.ts";
+import { checkClient } from "../harness/check-client.ts";
+import { buildCheckRequest } from "../../src/envoy/check-request.ts";
 
 const BIN = new URL("../../bin/tokenscope", import.meta.url).pathname;
 
@@ -39,6 +41,7 @@ before(async () => {
     {
       cwd: dir,
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TOKENSCOPE_SHUTDOWN_DELAY: "1s" },
     },
   );
   serveProcess.stderr?.on("data", (chunk: Buffer) => (serveLog += chunk.toString()));
@@ -198,10 +201,26 @@ describe("bad CLI input gets one clear line and a non-zero exit, never a stack t
 });
 
 describe("shutdown", () => {
-  it("SIGTERM drains and exits 0", async () => {
+  it("SIGTERM turns not ready at once, answers through the shutdown delay, then exits 0", async () => {
+    const httpPort = /"http_port":(\d+)/.exec(serveLog)?.[1] ?? "?";
+    const readyz = () => fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status);
+    assert.equal(await readyz(), 200);
+    const exited = once(serveProcess, "exit");
     serveProcess.kill("SIGTERM");
-    const [code] = (await once(serveProcess, "exit")) as [number | null];
+    const giveUp = Date.now() + 900;
+    while ((await readyz()) !== 503) {
+      assert.ok(Date.now() < giveUp, "/readyz still 200 after SIGTERM");
+      await sleep(20);
+    }
+    // Not ready, yet still deciding: Envoy's in-flight and late requests get real answers.
+    const client = checkClient(Number(grpcAddr.split(":")[1]));
+    const res = await client.check(
+      buildCheckRequest({ token: "tks_prod_not-a-token", method: "GET", path: "/", host: "h" }),
+    );
+    client.close();
+    assert.equal(res.status?.message, "malformed_token");
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
-    assert.match(serveLog, /"msg":"draining"/);
+    assert.match(serveLog, /"msg":"draining","signal":"SIGTERM","delay_ms":1000/);
   });
 });

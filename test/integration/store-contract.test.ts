@@ -14,6 +14,7 @@ import {
   type TokenStore,
 } from "../../src/store/token-store.ts";
 import { startRedis, type RedisServer } from "../harness/redis.ts";
+import { startCluster, startSentinel } from "../harness/redis-topologies.ts";
 
 const HOUR = 3_600_000;
 
@@ -177,6 +178,29 @@ function tokenStoreContract(newEnv: () => Promise<StoreEnv>): void {
     assert.deepEqual(await ids({ scope: "payments/ci" }), [a.id, b.id]);
     assert.deepEqual(await ids({ owner: "alice" }), [a.id, c.id]);
     assert.deepEqual(await ids({ scope: "payments/ci", owner: "bob" }), [b.id]);
+  });
+
+  it("allows a token's burst, then limits it and says when to retry", async () => {
+    const limit = { requestsPerSecond: 5, burst: 3 };
+    const key = `payments/ci:${newId()}`;
+    const outcomes = [];
+    for (let i = 0; i < 4; i++) outcomes.push(await store.consumeRate(key, limit));
+    assert.deepEqual(
+      outcomes.map((o) => o.allowed),
+      [true, true, true, false],
+    );
+    const retry = outcomes[3]?.retryAfterMs ?? 0;
+    assert.ok(retry > 0 && retry <= 200, `retry after ${retry} ms`);
+    await env.elapse(250);
+    assert.equal((await store.consumeRate(key, limit)).allowed, true);
+  });
+
+  it("limits each token on its own", async () => {
+    const limit = { requestsPerSecond: 1, burst: 1 };
+    const [a, b] = [`payments/ci:${newId()}`, `payments/ci:${newId()}`];
+    assert.equal((await store.consumeRate(a, limit)).allowed, true);
+    assert.equal((await store.consumeRate(a, limit)).allowed, false);
+    assert.equal((await store.consumeRate(b, limit)).allowed, true);
   });
 
   it("drops a record once it is past its end plus retention", async () => {
@@ -367,6 +391,27 @@ describe("redis store", () => {
     );
   });
 
+  it("keeps a rate limit under the hash-tagged prefix, expiring once the debt is paid", async () => {
+    const prefix = `{tokenscope-test-${newId()}}:`;
+    const store = await open(prefix);
+    const key = `payments/ci:${newId()}`;
+    await store.consumeRate(key, { requestsPerSecond: 0.5, burst: 1 });
+    const ttl = Number(await server.command("PTTL", `${prefix}rate:${key}`));
+    assert.ok(ttl > 2000 && ttl <= 3000, `TTL ${ttl} ms: one interval (2 s) plus slack`);
+  });
+
+  it("counts one budget when many clients spend it at the same moment", async () => {
+    const prefix = `{tokenscope-test-${newId()}}:`;
+    const first = await open(prefix);
+    const clients = [first, await open(prefix), await open(prefix)];
+    const key = `payments/ci:${newId()}`;
+    const limit = { requestsPerSecond: 0.001, burst: 25 };
+    const outcomes = await Promise.all(
+      Array.from({ length: 90 }, (_, i) => (clients[i % 3] ?? first).consumeRate(key, limit)),
+    );
+    assert.equal(outcomes.filter((o) => o.allowed).length, 25);
+  });
+
   it("reads a corrupt record as absent and reports it", async () => {
     const prefix = `{tokenscope-test-${newId()}}:`;
     const store = await open(prefix);
@@ -397,6 +442,7 @@ describe("redis store", () => {
         rotate: () => store.rotate(rotatedOut(record, newId(), Date.now(), 1), aRecord(Date.now())),
         revoke: () => store.revoke(record.id, Date.now()),
         list: () => store.list(),
+        rate_limit: () => store.consumeRate("payments/ci:x", { requestsPerSecond: 1, burst: 1 }),
         ping: () => store.ping(),
       };
       for (const [op, work] of Object.entries(ops)) {
@@ -428,3 +474,51 @@ describe("redis store", () => {
     });
   });
 });
+
+// The same contract on the replicated topologies, each of real redis-server processes.
+for (const [name, start] of [
+  ["Redis Cluster (3 masters, 3 replicas)", startCluster],
+  ["Redis Sentinel (1 master, 1 replica, 3 sentinels)", startSentinel],
+] as const) {
+  describe(`redis store on ${name}`, () => {
+    let setup: { url: string; stop(): Promise<void> };
+    const opened: TokenStore[] = [];
+    const open = async (prefix: string, retentionMs = HOUR) => {
+      const s = createRedisStore({ url: setup.url, prefix, retentionMs, deadlineMs: 1000 });
+      opened.push(s);
+      await eventually(() => s.ping(), 10_000);
+      return s;
+    };
+    const closeAll = async (): Promise<void> => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    };
+    before(async () => {
+      setup = await start();
+    });
+    after(async () => {
+      await closeAll();
+      await setup.stop();
+    });
+
+    describe("contract", () => {
+      tokenStoreContract(() => {
+        const prefix = `{tokenscope-test-${newId()}}:`;
+        return Promise.resolve({
+          now: () => Date.now(),
+          elapse: (ms) => sleep(ms),
+          open: (o) => open(prefix, o?.retentionMs),
+          cleanup: closeAll,
+        });
+      });
+    });
+
+    it("a revocation is confirmed by a replica (WAIT) before it is reported done", async () => {
+      const store = await open(`{tokenscope-test-${newId()}}:`);
+      const record = aRecord(Date.now());
+      await store.create(record);
+      const revokedRecord = await store.revoke(record.id, Date.now());
+      assert.ok(revokedRecord.revokedAt !== undefined);
+      assert.ok((await store.get(record.id))?.revokedAt !== undefined);
+    });
+  });
+}

@@ -57,6 +57,7 @@ before(async () => {
     `--hmac-key-file=${writeHmacKey(dir)}`,
     `--redis-url=${redis.url}`,
     "--redis-prefix={ts-workers}:",
+    "--shutdown-delay=1s",
   ];
   child = spawn(process.execPath, [BIN, "serve", ...args], { stdio: ["ignore", "ignore", "pipe"] });
   let buffered = "";

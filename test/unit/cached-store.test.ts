@@ -11,6 +11,7 @@ import {
   type CachedTokenStore,
   type InvalidationFeed,
 } from "../../src/store/cached-store.ts";
+import type { RateOutcome } from "../../src/domain/rate-limit.ts";
 import { StoreUnavailableError, type TokenStore } from "../../src/store/token-store.ts";
 
 const T0 = 1_000_000;
@@ -64,6 +65,9 @@ class HeldStore implements TokenStore {
     const record = { ...aRecord(id), ...this.records.get(id), revokedAt: at };
     this.records.set(id, record);
     return Promise.resolve(record);
+  }
+  consumeRate(): Promise<RateOutcome> {
+    return Promise.reject(new Error("not used by the cache tests"));
   }
   list(): Promise<TokenRecord[]> {
     return Promise.resolve([...this.records.values()]);

@@ -161,6 +161,11 @@ describe("the decision, in SPEC order", () => {
     ["at notBefore exactly the token is valid", { now: T0 }, "ok"],
     ["a deleted scope is scope_not_found", { scope: undefined }, "scope_not_found"],
     [
+      "a scope outside the watched namespace (a sidecar) is namespace_mismatch",
+      { scope: undefined, scopeOutOfView: true },
+      "namespace_mismatch",
+    ],
+    [
       "an invalid scope is scope_not_ready",
       {
         scope: {
