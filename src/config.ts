@@ -3,6 +3,7 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { usableCpus } from "./cpus.ts";
 import { parseDuration } from "./domain/duration.ts";
 import { isValidEnvironment } from "./domain/token.ts";
 import { isNamespaceName } from "./domain/namespace.ts";
@@ -60,6 +61,11 @@ const SERVE_FLAGS = {
   "sidecar-redis-secret": { type: "string" },
   "sidecar-hmac-secret": { type: "string" },
   "webhook-key-file": { type: "string" },
+  "cache-ttl": { type: "string" },
+  "cache-negative-ttl": { type: "string" },
+  "cache-max-entries": { type: "string" },
+  "cache-max-bytes": { type: "string" },
+  workers: { type: "string" },
 } as const;
 
 export type FlagSpec = Readonly<
@@ -112,6 +118,18 @@ export interface ServeConfig extends StoreConfig {
   readonly kubeReadyGraceMs: number;
   /** The admission webhook (HTTPS), when given a certificate. */
   readonly webhook: WebhookConfig | undefined;
+  readonly cache: CacheConfig;
+  /** gRPC server processes (node:cluster workers); 1 = this process serves by itself. */
+  readonly workers: number;
+}
+
+/** The in-process token cache (src/store/cached-store.ts); used with Redis only. */
+export interface CacheConfig {
+  /** 0 turns the cache off. */
+  readonly ttlMs: number;
+  readonly negativeTtlMs: number;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -276,6 +294,8 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     trustedProxies: trustedProxiesFlag(values),
     kubeReadyGraceMs: durationFlag(values, "kube-ready-grace", "1m"),
     webhook: webhookConfig(values, storeConfig(values, env).environment),
+    cache: cacheConfig(values),
+    workers: countFlag(values, "workers", defaultWorkers(values, env), 1, 256),
   });
 }
 
@@ -288,6 +308,60 @@ function trustedProxiesFlag(values: Values): readonly CidrBlock[] {
   const parsed = parseTrustedProxies(stringFlag(values, "trusted-proxies") ?? "");
   if ("error" in parsed) throw new UsageError(`--trusted-proxies: ${parsed.error}`);
   return parsed;
+}
+
+/**
+ * Every usable CPU (the container's CPU limit included) when tokens are in Redis. The embedded
+ * file store is the one-laptop mode: one process, so its start-up notes are said once and every
+ * check sees the same file state.
+ */
+function defaultWorkers(values: Values, env: NodeJS.ProcessEnv): number {
+  const redis = stringFlag(values, "redis-url") ?? (env.REDIS_URL || undefined);
+  return redis === undefined ? 1 : usableCpus();
+}
+
+function cacheConfig(values: Values): CacheConfig {
+  const ttlMs = durationFlag(values, "cache-ttl", "2s");
+  // Longer would let a revocation whose pub/sub message was lost keep working for that long.
+  if (ttlMs > 60_000) throw new UsageError("--cache-ttl: at most 1m (0 turns the cache off)");
+  const negativeTtlMs = durationFlag(values, "cache-negative-ttl", "500ms");
+  if (negativeTtlMs > ttlMs) {
+    throw new UsageError("--cache-negative-ttl: must not be longer than --cache-ttl");
+  }
+  return {
+    ttlMs,
+    negativeTtlMs,
+    maxEntries: countFlag(values, "cache-max-entries", 100_000, 1, 10_000_000),
+    maxBytes: bytesFlag(values, "cache-max-bytes", "64Mi"),
+  };
+}
+
+function countFlag(values: Values, name: string, fallback: number, min: number, max: number) {
+  const text = stringFlag(values, name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) {
+    throw new UsageError(`--${name}: "${text}" must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+};
+
+/** A byte count as Kubernetes writes memory quantities: 512Mi, 1Gi, 65536. */
+function bytesFlag(values: Values, name: string, fallback: string): number {
+  const text = stringFlag(values, name) ?? fallback;
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(text);
+  const bytes = m ? Number(m[1]) * (BYTE_UNITS[m[2] ?? ""] ?? 1) : NaN;
+  if (!(bytes >= 1024)) {
+    throw new UsageError(`--${name}: "${text}" is not a size of at least 1Ki (e.g. 64Mi)`);
+  }
+  return bytes;
 }
 
 export { STORE_FLAGS };

@@ -7,11 +7,12 @@ import { startGrpcServer } from "./envoy/grpc-server.ts";
 import { startHttpAuthzServer } from "./http-authz/http-authz-server.ts";
 import { trustedProxyMatcher } from "./http-authz/trusted-proxies.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
-import { createMetrics } from "./observability/metrics.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
 import { createInventoryMetrics } from "./observability/inventory-metrics.ts";
 import { UsageRecorder } from "./tokens/usage-recorder.ts";
 import { StoreHealth } from "./store/store-health.ts";
+import { withTokenCache } from "./store/token-cache.ts";
 import { startWebhookServer, type WebhookServer } from "./kube/webhook-server.ts";
 
 export interface RunningServer {
@@ -27,11 +28,18 @@ export interface RunningServer {
    * the endpoint out of rotation), then stops accepting and lets in-flight checks finish.
    */
   stop(opts?: { delayMs?: number }): Promise<void>;
+  readonly metrics: Metrics;
+}
+
+export interface ServeOptions {
+  /** False in a `--workers` worker: the cluster primary serves /metrics and health for all. */
+  readonly opsServer?: boolean;
 }
 
 export async function serve(
   config: ServeConfig,
   logger: Logger = createLogger({ level: config.logLevel }),
+  options: ServeOptions = {},
 ): Promise<RunningServer> {
   const metrics = createMetrics({
     maxTokens: config.metricsMaxTokens,
@@ -90,11 +98,23 @@ export async function serve(
     logger,
     intervalMs: config.usageIntervalMs,
   });
+  const cache = withTokenCache(backends.store, {
+    redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
+    ...config.cache,
+    onLookup: (result) => metrics.cacheLookup(result),
+    onError: (op, err) =>
+      logger.log("warn", "token cache invalidation feed", { op, err: String(err) }),
+    onLiveChange: (live) =>
+      logger.log(live ? "info" : "warn", live ? "token cache on" : "token cache dropped", {
+        reason: live ? "invalidation feed subscribed" : "invalidation feed down; reading through",
+      }),
+  });
   const check = createCheckService({
     environment: config.environment,
     serverNamespace: config.namespace,
     hmacKey: backends.hmacKey,
-    store: backends.store,
+    store: cache.store,
     scopes: backends.scopes,
     metrics,
     logger,
@@ -108,7 +128,10 @@ export async function serve(
     check,
     onInternalError: (err) => logger.log("error", "internal error in Check", { err: String(err) }),
   });
-  const ops = await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
+  const ops =
+    options.opsServer === false
+      ? undefined
+      : await startOpsServer({ ...config.httpAddr, registry: metrics.registry, readiness });
   const httpAuthz =
     config.httpAuthzAddr &&
     (await startHttpAuthzServer({
@@ -130,7 +153,8 @@ export async function serve(
     } catch (err) {
       await grpcServer.close(0);
       await httpAuthz?.close(0);
-      await ops.close();
+      await ops?.close();
+      await cache.close();
       await backends.close();
       throw err;
     }
@@ -143,7 +167,7 @@ export async function serve(
   grpcServer.setServing(readiness.ready());
   logger.log("info", "tokenscope serving", {
     grpc_port: grpcServer.port,
-    http_port: ops.port,
+    http_port: ops?.port ?? null,
     http_authz_port: httpAuthz?.port ?? null,
     environment: config.environment,
     namespace: config.namespace ?? null,
@@ -153,10 +177,11 @@ export async function serve(
   });
   return {
     grpcPort: grpcServer.port,
-    httpPort: ops.port,
+    httpPort: ops?.port ?? 0,
     httpAuthzPort: httpAuthz?.port,
     ...(webhook ? { webhookPort: webhook.port } : {}),
     ready: () => readiness.ready(),
+    metrics,
     async stop(opts = {}) {
       draining = true;
       grpcServer.setServing(false);
@@ -168,7 +193,8 @@ export async function serve(
       await webhook?.close();
       inventory.stop();
       await usage.stop();
-      await ops.close();
+      await ops?.close();
+      await cache.close();
       await backends.close();
     },
   };

@@ -9,6 +9,7 @@ import { runCheck } from "./check-command.ts";
 import { runToken } from "./token-commands.ts";
 import { AUDIT_USAGE, runAudit } from "./audit-command.ts";
 import { serve } from "../main.ts";
+import { serveCluster } from "../cluster.ts";
 import { createLogger } from "../observability/logger.ts";
 
 export const USAGE = `Usage: tokenscope <command> [flags]
@@ -80,6 +81,7 @@ function reportError(err: unknown): number {
 async function runServe(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const config = serveConfig(argv, env);
   const logger = createLogger({ level: config.logLevel });
+  if (config.workers > 1) return serveCluster(config, logger);
   const server = await serve(config, logger);
   return new Promise((resolve) => {
     const stop = (signal: string, delayMs: number) => {

@@ -54,6 +54,9 @@ export async function startGrpcServer(opts: {
     "grpc.max_send_message_length": 64 * 1024,
     "grpc.max_metadata_size": 64 * 1024,
     "grpc.keepalive_permit_without_calls": 1,
+    // Channelz bookkeeping runs on every call (about 4% of a Check's CPU in a profile) and
+    // nothing here serves the channelz service.
+    "grpc.enable_channelz": 0,
   });
   const health = new HealthImplementation({
     "": "NOT_SERVING",

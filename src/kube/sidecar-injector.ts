@@ -71,6 +71,8 @@ export function sidecarContainer(cfg: InjectionConfig): Obj {
       "--watch-namespace=$(POD_NAMESPACE)",
       `--environment=${cfg.environment}`,
       "--hmac-key-file=/etc/tokenscope/hmac/hmac.key",
+      // One process: a sidecar serves one pod's Envoy, and its CPU request is small.
+      "--workers=1",
     ],
     env: [
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },

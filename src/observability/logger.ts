@@ -17,8 +17,12 @@ export interface Logger {
   audit(fields: Readonly<Record<string, unknown>>): void;
 }
 
+// Both patterns need one of these; a string with neither is returned without two replace passes.
+const MAY_HOLD_SECRET = /tks_|bearer/i;
+
 export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === "string") {
+    if (!MAY_HOLD_SECRET.test(value)) return value;
     return value
       .replace(TOKEN_ANYWHERE, "[REDACTED]")
       .replace(BEARER_ANYWHERE, "Bearer [REDACTED]");
@@ -33,12 +37,34 @@ export function redactValue(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/**
+ * Lines written within one turn of the event loop leave in one write, after it: a Check never
+ * waits for a write(2) of its own audit line (stderr to a file or pipe is synchronous in Node).
+ * Whatever is still pending when the process exits is written then.
+ */
+function batchedStderr(): (line: string) => void {
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const text = pending.join("");
+    pending = [];
+    process.stderr.write(text);
+  };
+  process.once("exit", flush);
+  return (line) => {
+    if (pending.length === 0) setImmediate(flush);
+    pending.push(line);
+  };
+}
+
+let stderrWriter: ((line: string) => void) | undefined;
+
 export function createLogger(opts: {
   level: LogLevel;
   write?: (line: string) => void;
   clock?: () => number;
 }): Logger {
-  const write = opts.write ?? ((line: string) => process.stderr.write(line));
+  const write = opts.write ?? (stderrWriter ??= batchedStderr());
   const clock = opts.clock ?? Date.now;
   const min = LEVEL_RANK[opts.level];
   const emit = (record: Record<string, unknown>) => {

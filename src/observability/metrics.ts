@@ -14,10 +14,13 @@ export interface Metrics {
   readonly registry: Registry;
   recordCheck(decision: Decision, namespace: string | undefined, seconds: number): void;
   storeError(op: string): void;
+  cacheLookup(result: CacheLookupResult): void;
   kubeWatchRestart(reason: string): void;
   /** The per-token series (SPEC §6 tokenscope_token_checks_total), for sweeps and tests. */
   readonly tokenSeries: TokenSeries;
 }
+
+export type CacheLookupResult = "hit" | "miss" | "negative_hit" | "bypass";
 
 export interface MetricsOptions {
   /** --metrics-max-tokens: distinct token ids exported before `_overflow` (default 10000). */
@@ -54,6 +57,19 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ["op"] as const,
     registers: [registry],
   });
+  const cacheLookups = new Counter({
+    name: "tokenscope_cache_lookups_total",
+    help: "Token record lookups by the in-process cache: hit, miss, negative_hit, or bypass (cache off or its invalidation feed down).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  // Children resolved once: a lookup is on the hot path, a label-object hash per call is not.
+  const cacheLookupChildren = {
+    hit: cacheLookups.labels("hit"),
+    miss: cacheLookups.labels("miss"),
+    negative_hit: cacheLookups.labels("negative_hit"),
+    bypass: cacheLookups.labels("bypass"),
+  };
   const kubeWatchRestarts = new Counter({
     name: "tokenscope_kube_watch_restarts_total",
     help: "TokenScope watches started again after the previous one ended, by why it ended.",
@@ -91,6 +107,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     storeError(op) {
       storeErrors.inc({ op });
+    },
+    cacheLookup(result) {
+      cacheLookupChildren[result].inc();
     },
     kubeWatchRestart(reason) {
       kubeWatchRestarts.inc({ reason });

@@ -17,7 +17,8 @@ export interface OpsServer {
 export async function startOpsServer(opts: {
   host: string;
   port: number;
-  registry: Registry;
+  /** A Registry, or a view over a cluster's workers (cluster-metrics.ts). */
+  registry: Pick<Registry, "metrics" | "contentType">;
   readiness: Readiness;
 }): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {

@@ -4,6 +4,7 @@ import { recordEndsAt, revoked, type TokenRecord } from "../domain/token-record.
 import { gcraParams } from "../domain/rate-limit.ts";
 import { decodeRecord, encodeRecord, matchesFilter, RecordDecodeError } from "./record-json.ts";
 import { decodeEvent, encodeEvent, matchesEvent } from "./event-json.ts";
+import { invalidationChannel } from "./redis-invalidation.ts";
 import { GCRA_LUA } from "./rate-limit-script.ts";
 import {
   StoreConflictError,
@@ -51,6 +52,7 @@ const CREATE = script(`
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1`);
 
 // The old record is checked inside Redis, so two concurrent rotations cannot both win.
@@ -67,13 +69,19 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('PEXPIREAT', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+redis.call('PUBLISH', ARGV[6], ARGV[5])
 return 'ok'`);
+
+// Writes announce the ids they change on the invalidation channel (redis-invalidation.ts) from
+// inside the script, so no write can happen without its announcement.
 
 // Compare-and-set: the new value is computed by domain code in TypeScript, not re-encoded in Lua.
 const SWAP = script(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`);
 
 // Only forget an id if its record is really gone (not re-created between SSCAN and here).
@@ -132,6 +140,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
   const setKey = `${prefix}tokens`;
   const auditKey = `${prefix}audit`;
   const auditMaxEvents = opts.auditMaxEvents ?? 100_000;
+  const channel = invalidationChannel(prefix);
   const key = (id: string): string => `${prefix}token:${id}`;
   const expireAt = (r: TokenRecord): string => String(recordEndsAt(r) + opts.retentionMs);
   const retained = (r: TokenRecord): boolean => recordEndsAt(r) + opts.retentionMs > clock();
@@ -187,7 +196,11 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       if (current === undefined) throw new StoreConflictError(`token ${id} is stored corrupt`);
       if (current.revokedAt !== undefined) return current;
       const next = revoked(current, at);
-      const swapped = await evalScript(SWAP, [key(id)], [raw, encodeRecord(next), expireAt(next)]);
+      const swapped = await evalScript(
+        SWAP,
+        [key(id)],
+        [raw, encodeRecord(next), expireAt(next), channel, id],
+      );
       if (swapped === 1) return next;
     }
     throw new Error(`token ${id} kept changing during revoke`);
@@ -320,7 +333,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
     create: (record) =>
       long("create", async () => {
         const keys = [key(record.id), setKey];
-        const args = [encodeRecord(record), expireAt(record), record.id];
+        const args = [encodeRecord(record), expireAt(record), record.id, channel];
         const created = await evalScript(CREATE, keys, args);
         if (created !== 1) throw new StoreConflictError(`token ${record.id} already exists`);
       }),
@@ -334,6 +347,8 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
           encodeRecord(next),
           expireAt(next),
           next.id,
+          channel,
+          previous.id,
         ];
         const outcome = await evalScript(ROTATE, keys, args);
         if (outcome === "ok") return;

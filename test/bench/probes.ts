@@ -1,0 +1,177 @@
+// What h2load cannot see: decisions checked with a real gRPC client, revocation latency across
+// three replicas, and memory with many distinct tokens.
+import { setTimeout as sleep } from "node:timers/promises";
+import { createCheckClient, type CheckClient } from "../../src/envoy/check-client.ts";
+import { createRedisStore } from "../../src/store/redis-store.ts";
+import { rssBytes } from "./procs.ts";
+import { delta, scrape, startTokenscope, type Target } from "./targets.ts";
+import { allowedRequest, benchToken, deniedRequest, DENY_REASONS, PREFIX } from "./workload.ts";
+
+const GRPC_CODE: Record<string, number> = {
+  unknown_token: 16,
+  revoked: 16,
+  malformed_token: 16,
+  route_not_allowed: 7,
+  namespace_mismatch: 7,
+};
+
+async function decision(client: CheckClient, request: object): Promise<string> {
+  const res = await client.check(request, 5000);
+  if (res.status?.code === 0 && res.ok_response) return "allow";
+  const reason = res.status?.message ?? "?";
+  return res.status?.code === GRPC_CODE[reason] && res.denied_response ? reason : `bad:${reason}`;
+}
+
+/** `total` checks per target: 90% allowed tokens, 10% each deny reason in turn. */
+export async function verifySample(
+  targets: Target[],
+  revokedFrom: number,
+  distinct: number,
+  total: number,
+): Promise<{ ok: number; total: number; mismatches: string[] }> {
+  let ok = 0;
+  let n = 0;
+  const mismatches: string[] = [];
+  for (const target of targets) {
+    const client = createCheckClient(`127.0.0.1:${target.grpcPort}`);
+    for (let k = 0; k < total; k++) {
+      const reason =
+        k % 10 === 9 ? DENY_REASONS[Math.floor(k / 10) % DENY_REASONS.length] : undefined;
+      const i = Math.floor(Math.random() * distinct);
+      const request = reason === undefined ? allowedRequest(i) : deniedRequest(reason, revokedFrom);
+      const want = reason ?? "allow";
+      const got = await decision(client, request);
+      n++;
+      if (got === want) ok++;
+      else mismatches.push(`${target.name}: wanted ${want}, got ${got}`);
+    }
+    client.close();
+  }
+  return { ok, total: n, mismatches: mismatches.slice(0, 20) };
+}
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+}
+
+export async function measureRevocation(opts: {
+  dir: string;
+  serveArgs: string[];
+  redisUrl: string;
+  firstToken: number;
+  count: number;
+}) {
+  const replicas: Target[] = [];
+  const store = createRedisStore({
+    url: opts.redisUrl,
+    prefix: PREFIX,
+    retentionMs: 3_600_000,
+    deadlineMs: 1000,
+  });
+  try {
+    for (let r = 0; r < 3; r++) {
+      replicas.push(
+        await startTokenscope({
+          name: `replica-${r}`,
+          dir: opts.dir,
+          args: [...opts.serveArgs, "--workers=1"],
+        }),
+      );
+    }
+    const clients = replicas.map((t) => createCheckClient(`127.0.0.1:${t.grpcPort}`));
+    const perReplica: number[] = [];
+    const all: number[] = [];
+    for (let k = 0; k < opts.count; k++) {
+      const i = opts.firstToken + k;
+      const request = allowedRequest(i);
+      // Every replica has the token cached (allowed twice) before it is revoked.
+      for (const c of clients) {
+        for (let w = 0; w < 2; w++) {
+          if ((await decision(c, request)) !== "allow") throw new Error(`token ${i} not allowed`);
+        }
+      }
+      const start = performance.now();
+      const revoked = store.revoke(benchToken(i).id, Date.now());
+      const seen = await Promise.all(
+        clients.map(async (c) => {
+          for (;;) {
+            if ((await decision(c, request)) === "revoked") return performance.now() - start;
+            if (performance.now() - start > 10_000)
+              throw new Error(`token ${i} still allowed after 10 s`);
+          }
+        }),
+      );
+      await revoked;
+      perReplica.push(...seen);
+      all.push(Math.max(...seen));
+    }
+    for (const c of clients) c.close();
+    return {
+      count: opts.count,
+      replicas: 3,
+      p50Ms: quantile(perReplica, 0.5),
+      p99Ms: quantile(perReplica, 0.99),
+      allP50Ms: quantile(all, 0.5),
+      allP99Ms: quantile(all, 0.99),
+      maxMs: Math.max(...all),
+    };
+  } finally {
+    for (const r of replicas) await r.stop();
+    await store.close();
+  }
+}
+
+/**
+ * Checks `tokens` distinct allowed tokens twice, 64 in flight; RSS after. The cache TTL is raised
+ * to a minute so that every token is in the cache at once: the worst case for memory.
+ */
+export async function measureHotTokenRss(opts: {
+  dir: string;
+  serveArgs: string[];
+  tokens: number;
+}) {
+  const target = await startTokenscope({
+    name: "hot",
+    dir: opts.dir,
+    args: [...opts.serveArgs, "--workers=1", "--cache-ttl=60s"],
+  });
+  try {
+    await sleep(500);
+    const idleMB = rssBytes(target.pid) / 2 ** 20;
+    const client = createCheckClient(`127.0.0.1:${target.grpcPort}`);
+    let unavailable = 0;
+    const pass = async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 64 }, async () => {
+          while (next < opts.tokens) {
+            const i = next++;
+            let got = await decision(client, allowedRequest(i));
+            // Fail closed under overload (the store deadline): asked again, and counted.
+            for (let retry = 0; got.endsWith("store_unavailable") && retry < 5; retry++) {
+              unavailable++;
+              got = await decision(client, allowedRequest(i));
+            }
+            if (got !== "allow") throw new Error(`token ${i}: ${got}`);
+          }
+        }),
+      );
+    };
+    await pass();
+    const before = await scrape(target);
+    await pass();
+    const after = await scrape(target);
+    client.close();
+    return {
+      tokens: opts.tokens,
+      idleMB,
+      rssMB: rssBytes(target.pid) / 2 ** 20,
+      secondPassHits: (after["cache:hit"] ?? 0) - (before["cache:hit"] ?? 0),
+      secondPassCounts: delta(after, before),
+      storeUnavailableRetries: unavailable,
+    };
+  } finally {
+    await target.stop();
+  }
+}

@@ -1,0 +1,250 @@
+// `npm run bench`: tokenscope beside an empty grpc-js server, in one run, under h2load.
+// See README "Performance" for what is measured and how. Flags: --tokens N, --duration S,
+// --quick (small and short: a smoke run, figures not meaningful), --json FILE.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { readHmacKey } from "../../src/hmac-key.ts";
+import { startRedis } from "../harness/redis.ts";
+import { writeHmacKey } from "../harness/server.ts";
+import { cpuSeconds, rssBytes } from "./procs.ts";
+import { h2load, type LoadResult } from "./h2load.ts";
+import { rotateBodies } from "./rotator.ts";
+import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
+import { ENVIRONMENT, mixBodies, PREFIX, seedTokens, writeScopes } from "./workload.ts";
+import { measureRevocation, measureHotTokenRss, verifySample } from "./probes.ts";
+
+const { values } = parseArgs({
+  options: {
+    tokens: { type: "string" },
+    duration: { type: "string" },
+    quick: { type: "boolean", default: false },
+    json: { type: "string", default: "bench-results.json" },
+  },
+});
+const quick = values.quick;
+const TOKENS = Number(values.tokens ?? (quick ? 20_000 : 1_000_000));
+const DURATION_S = Number(values.duration ?? (quick ? 2 : 10));
+const DISTINCT_ALLOWED = Math.min(10_000, Math.floor(TOKENS / 2));
+const REVOKED_FROM = TOKENS - Math.min(1000, Math.floor(TOKENS / 10));
+const REVOCATIONS = quick ? 20 : 100;
+// The revocation probe revokes the last active tokens; the memory probe stays below them.
+const HOT_TOKENS = Math.min(100_000, REVOKED_FROM - REVOCATIONS);
+const LEVELS = [
+  { concurrency: 1, clients: 1, streams: 1 },
+  { concurrency: 16, clients: 4, streams: 4 },
+  { concurrency: 64, clients: 4, streams: 16 },
+];
+
+const log = (msg: string) => process.stdout.write(`${msg}\n`);
+const dir = mkdtempSync(join(tmpdir(), "tokenscope-bench-"));
+
+interface Row extends LoadResult {
+  readonly target: string;
+  readonly mode: string;
+  readonly concurrency: number;
+  readonly cpuUsPerRequest: number;
+  readonly rssMB: number;
+  readonly serverCounts: Record<string, number>;
+}
+
+async function measure(
+  target: Target,
+  mode: string,
+  level: (typeof LEVELS)[number],
+  bodies: Buffer[],
+  rpsPerClient?: number,
+): Promise<Row> {
+  const bodyFile = join(dir, "body.bin");
+  writeFileSync(bodyFile, bodies[0] ?? Buffer.alloc(0));
+  const spec = {
+    port: target.grpcPort,
+    bodyFile,
+    clients: level.clients,
+    streams: level.streams,
+    warmUpS: 0,
+    logFile: join(dir, "h2load.log"),
+    rpsPerClient,
+  };
+  const rotation = rotateBodies(bodyFile, bodies);
+  try {
+    await h2load({ ...spec, durationS: 1 }); // warm-up, not measured
+    const countsBefore = await scrape(target);
+    const cpuBefore = cpuSeconds(target.pid);
+    const result = await h2load({ ...spec, durationS: DURATION_S });
+    const cpu = cpuSeconds(target.pid) - cpuBefore;
+    const counts = delta(await scrape(target), countsBefore);
+    return {
+      ...result,
+      target: target.name,
+      mode,
+      concurrency: rpsPerClient === undefined ? level.concurrency : 0,
+      cpuUsPerRequest: (cpu / Math.max(1, result.requests)) * 1e6,
+      rssMB: rssBytes(target.pid) / 2 ** 20,
+      serverCounts: counts,
+    };
+  } finally {
+    rotation.stop();
+  }
+}
+
+const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+
+function printTable(rows: Row[]): void {
+  const header = [
+    "target",
+    "mode",
+    "conc",
+    "RPS",
+    "p50 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "CPU µs/req",
+    "RSS MB",
+    "RPS ratio",
+    "p99 ratio",
+  ];
+  const lines = [header];
+  for (const r of rows) {
+    const base = rows.find(
+      (b) => b.target === "baseline" && b.mode === r.mode && b.concurrency === r.concurrency,
+    );
+    lines.push([
+      r.target,
+      r.mode,
+      String(r.concurrency),
+      fmt(r.rps, 0),
+      fmt(r.p50Ms, 3),
+      fmt(r.p99Ms, 3),
+      fmt(r.p999Ms, 3),
+      fmt(r.cpuUsPerRequest, 1),
+      fmt(r.rssMB, 0),
+      base && r !== base ? fmt(r.rps / base.rps) : "",
+      base && r !== base ? fmt(r.p99Ms / base.p99Ms) : "",
+    ]);
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? "").length)));
+  for (const l of lines) log(l.map((c, i) => c.padStart(widths[i] ?? 0)).join("  "));
+}
+
+async function main(): Promise<void> {
+  log(`# tokenscope bench: ${TOKENS} tokens, ${DURATION_S} s per run${quick ? " (quick)" : ""}`);
+  const redis = await startRedis();
+  const targets: Target[] = [];
+  try {
+    const keyFile = writeHmacKey(dir);
+    const key = readHmacKey(keyFile);
+    const scopes = writeScopes(join(dir, "scopes"));
+    let t = performance.now();
+    await seedTokens({ port: redis.port, key, count: TOKENS, revokedFrom: REVOKED_FROM });
+    log(
+      `# seeded ${TOKENS} tokens across 100 scopes in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
+    t = performance.now();
+    const bodies = mixBodies(DISTINCT_ALLOWED, REVOKED_FROM);
+    log(
+      `# ${bodies.length} request bodies (${DISTINCT_ALLOWED} distinct allowed tokens) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
+    const serveArgs = [
+      `--redis-url=${redis.url}`,
+      `--redis-prefix=${PREFIX}`,
+      `--hmac-key-file=${keyFile}`,
+      `--environment=${ENVIRONMENT}`,
+      `--scopes=${scopes}`,
+    ];
+    const baseline = await startBaseline(dir);
+    targets.push(baseline);
+    const ts1 = await startTokenscope({
+      name: "tokenscope",
+      dir,
+      args: [...serveArgs, "--workers=1"],
+    });
+    targets.push(ts1);
+    const ts2 = await startTokenscope({
+      name: "tokenscope-w2",
+      dir,
+      args: [...serveArgs, "--workers=2"],
+    });
+    targets.push(ts2);
+
+    const rows: Row[] = [];
+    for (const level of LEVELS) {
+      // Alternating: every target at this concurrency before the next level.
+      for (const target of [baseline, ts1, ts2]) {
+        const row = await measure(target, "closed", level, bodies);
+        log(
+          `# ${row.target} c=${row.concurrency}: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms ${JSON.stringify(row.serverCounts)}`,
+        );
+        rows.push(row);
+      }
+    }
+    const peak = Math.max(...rows.filter((r) => r.target === "baseline").map((r) => r.rps));
+    const openRps = Math.max(4, Math.round(peak / 2));
+    const open = { concurrency: 0, clients: 4, streams: 100 };
+    for (const target of [baseline, ts1, ts2]) {
+      const row = await measure(target, `open ${openRps}/s`, open, bodies, openRps / open.clients);
+      log(
+        `# ${row.target} open loop at ${openRps}/s: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms ${JSON.stringify(row.serverCounts)}`,
+      );
+      rows.push(row);
+    }
+
+    const verified = await verifySample(
+      [ts1, ts2],
+      REVOKED_FROM,
+      DISTINCT_ALLOWED,
+      quick ? 50 : 200,
+    );
+    log(
+      `# verified with a grpc-js client: ${verified.ok}/${verified.total} responses had the expected grpc-status and decision`,
+    );
+
+    log("");
+    printTable(rows);
+    log("");
+
+    for (const t of targets.splice(0)) await t.stop();
+
+    const revocation = await measureRevocation({
+      dir,
+      serveArgs,
+      redisUrl: redis.url,
+      firstToken: REVOKED_FROM - REVOCATIONS,
+      count: REVOCATIONS,
+    });
+    log(
+      `revocation (3 replicas, ${revocation.count} revocations): every replica denies after p50 ${fmt(revocation.allP50Ms, 1)} ms, p99 ${fmt(revocation.allP99Ms, 1)} ms (per replica p50 ${fmt(revocation.p50Ms, 1)} ms, p99 ${fmt(revocation.p99Ms, 1)} ms)`,
+    );
+
+    const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS });
+    log(
+      `RSS with ${hot.tokens} distinct hot tokens: ${fmt(hot.rssMB, 0)} MB (idle ${fmt(hot.idleMB, 0)} MB; cache hits on the second pass ${hot.secondPassHits}/${hot.tokens})`,
+    );
+
+    writeFileSync(
+      values.json,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          tokens: TOKENS,
+          durationS: DURATION_S,
+          quick,
+          distinctAllowedTokens: DISTINCT_ALLOWED,
+          rows,
+          verified,
+          revocation,
+          hotTokens: hot,
+        },
+        null,
+        2,
+      ) + "\n",
+    );
+    log(`# results written to ${values.json}`);
+  } finally {
+    for (const t of targets) await t.stop();
+    await redis.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,80 @@
+// The serve flags of the token cache and of --workers: defaults, and the clear error for bad input.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { serveConfig, UsageError } from "../../src/config.ts";
+import { cpuLimitFromCpuMax, usableCpus } from "../../src/cpus.ts";
+
+const REDIS = ["--redis-url=redis://127.0.0.1:6379"];
+
+describe("cache and workers flags", () => {
+  it("defaults: a 2 s cache, 500 ms for unknown ids, 100k entries, 64 MiB", () => {
+    assert.deepEqual(serveConfig(REDIS, {}).cache, {
+      ttlMs: 2000,
+      negativeTtlMs: 500,
+      maxEntries: 100_000,
+      maxBytes: 64 * 1024 * 1024,
+    });
+  });
+
+  it("takes every flag, also from TOKENSCOPE_* variables", () => {
+    const config = serveConfig(
+      [...REDIS, "--cache-ttl=5s", "--cache-max-entries=1000", "--workers=3"],
+      { TOKENSCOPE_CACHE_NEGATIVE_TTL: "1s", TOKENSCOPE_CACHE_MAX_BYTES: "512Ki" },
+    );
+    assert.deepEqual(config.cache, {
+      ttlMs: 5000,
+      negativeTtlMs: 1000,
+      maxEntries: 1000,
+      maxBytes: 512 * 1024,
+    });
+    assert.equal(config.workers, 3);
+  });
+
+  it("runs one worker per CPU with Redis and one process on the embedded store", () => {
+    assert.equal(serveConfig(REDIS, {}).workers, usableCpus());
+    assert.equal(serveConfig([], {}).workers, 1);
+  });
+
+  it("--cache-ttl=0 turns the cache off (negative entries with it)", () => {
+    const config = serveConfig([...REDIS, "--cache-ttl=0s", "--cache-negative-ttl=0s"], {});
+    assert.equal(config.cache.ttlMs, 0);
+  });
+
+  const cpuMax: [string, number | undefined][] = [
+    ["max 100000\n", undefined],
+    ["200000 100000\n", 2],
+    ["150000 100000", 1.5],
+    ["50000 100000", 0.5],
+    ["", undefined],
+    ["garbage", undefined],
+  ];
+  for (const [text, cpus] of cpuMax) {
+    it(`reads the cgroup v2 cpu.max ${JSON.stringify(text)} as ${String(cpus)} CPUs`, () => {
+      assert.equal(cpuLimitFromCpuMax(text), cpus);
+    });
+  }
+
+  const bad: [string, RegExp][] = [
+    ["--cache-ttl=2m", /--cache-ttl: at most 1m/],
+    ["--cache-ttl=soon", /--cache-ttl: "soon" is not a duration/],
+    ["--cache-negative-ttl=3s", /must not be longer than --cache-ttl/],
+    ["--cache-max-entries=0", /--cache-max-entries: "0" must be a whole number/],
+    ["--cache-max-entries=1e5", /--cache-max-entries: "1e5" must be a whole number/],
+    ["--cache-max-bytes=64MB", /--cache-max-bytes: "64MB" is not a size/],
+    ["--cache-max-bytes=12", /at least 1Ki/],
+    ["--workers=0", /--workers: "0" must be a whole number from 1 to 256/],
+    ["--workers=many", /--workers: "many"/],
+  ];
+  for (const [flag, message] of bad) {
+    it(`rejects ${flag} with one clear line`, () => {
+      assert.throws(
+        () => serveConfig([...REDIS, flag], {}),
+        (err: unknown) => {
+          assert.ok(err instanceof UsageError);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+});
