@@ -2,7 +2,7 @@
 // and sharing no code with src/: its own token parser, CIDR check (node:net BlockList), host and
 // path rules. The differential test checks the real service against it case by case.
 import { BlockList, isIP } from "node:net";
-import { crc32 } from "node:zlib";
+import { check6 } from "../fuzz/generators.ts";
 
 export interface ModelRule {
   readonly hosts?: readonly string[];
@@ -54,19 +54,8 @@ export type ModelOutcome =
   | { readonly allowed: true; readonly dryRunDeny?: string }
   | { readonly allowed: false; readonly reason: string };
 
-const B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const TOKEN = /^tks_([a-z0-9]{1,12})_([0-9A-Za-z]{12})([0-9A-Za-z]{32})([0-9A-Za-z]{6})$/;
 const NS = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-function crcDigits(text: string): string {
-  let n = crc32(text);
-  let s = "";
-  for (let i = 0; i < 6; i++) {
-    s = B62.charAt(n % 62) + s;
-    n = Math.floor(n / 62);
-  }
-  return s;
-}
 
 const no = (reason: string): ModelOutcome => ({ allowed: false, reason });
 
@@ -176,7 +165,7 @@ export function modelDecision(world: ModelWorld, req: ModelRequest, now: number)
   const text = credential(req.authorization);
   if (typeof text !== "string") return text;
   const m = TOKEN.exec(text);
-  if (!m || crcDigits(text.slice(0, -6)) !== m[4]) return no("malformed_token");
+  if (!m || check6(text.slice(0, -6)) !== m[4]) return no("malformed_token");
   if (m[1] !== world.environment) return no("environment_mismatch");
   const record = world.records.get(m[2] ?? "");
   if (!record || record.secret !== m[3]) return no("unknown_token");

@@ -36,7 +36,7 @@ export function randomString(rng: Rng, length: number, alphabet?: string): strin
 }
 
 /** base62 of a CRC-32, 6 digits: computed here, independently of src/domain/token.ts. */
-function check6(payload: string): string {
+export function check6(payload: string): string {
   let n = crc32(payload);
   let out = "";
   for (let i = 0; i < 6; i++) {

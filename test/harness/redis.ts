@@ -39,20 +39,6 @@ function encode(args: string[]): string {
   return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("");
 }
 
-/** Parses one simple, error, integer or bulk reply; undefined while it is incomplete. */
-function parseReply(buf: Buffer): { value: string | null } | undefined {
-  const end = buf.indexOf("\r\n");
-  if (end < 0) return undefined;
-  const head = buf.subarray(1, end).toString();
-  const type = String.fromCharCode(buf[0] ?? 0);
-  if (type === "-") throw new Error(`redis error: ${head}`);
-  if (type !== "$") return { value: head };
-  const length = Number(head);
-  if (length < 0) return { value: null };
-  if (buf.length < end + 2 + length + 2) return undefined;
-  return { value: buf.subarray(end + 2, end + 2 + length).toString() };
-}
-
 /** Parses one reply of any type at `at`; undefined while it is incomplete. */
 function parseNested(buf: Buffer, at: number): { value: RedisValue; next: number } | undefined {
   const end = buf.indexOf("\r\n", at);
@@ -105,31 +91,14 @@ export function redisReply(port: number, args: string[], timeoutMs = 2000): Prom
   });
 }
 
-export function redisCommand(
+/** One command; the reply as text (an array reply as its length, as the tests use it). */
+export async function redisCommand(
   port: number,
   args: string[],
   timeoutMs = 1000,
 ): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const socket = connect(port, "127.0.0.1", () => socket.write(encode(args)));
-    socket.setTimeout(timeoutMs, () =>
-      socket.destroy(new Error(`no reply within ${timeoutMs} ms`)),
-    );
-    socket.on("error", reject);
-    socket.on("data", (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      try {
-        const reply = parseReply(buf);
-        if (reply === undefined) return;
-        socket.destroy();
-        resolve(reply.value);
-      } catch (err) {
-        socket.destroy();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-  });
+  const value = await redisReply(port, args, timeoutMs);
+  return Array.isArray(value) ? String(value.length) : value;
 }
 
 export interface RedisOptions {
