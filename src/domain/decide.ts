@@ -104,6 +104,12 @@ export function decide(input: DecisionInput): Decision {
     return deny(input.scopeOutOfView ? "namespace_mismatch" : "scope_not_found", identity);
   if (!entry.ready) return deny("scope_not_ready", identity);
   const scope = entry.scope;
+  // The namespace boundary holds in every mode: a TokenScope only ever grants its own namespace
+  // (SPEC §2), so DryRun may relax a scope's rules, never where its tokens work.
+  if (input.namespace === undefined) return deny("unknown_namespace", identity, scope.namespace);
+  if (input.namespace !== scope.namespace) {
+    return deny("namespace_mismatch", identity, scope.namespace);
+  }
   const scopeDeny = firstScopeFailure(scope, input, record.labels);
   if (scopeDeny === undefined) {
     return { allowed: true, reason: "ok", token: identity, scopeNamespace: scope.namespace };
@@ -120,14 +126,12 @@ export function decide(input: DecisionInput): Decision {
   return deny(scopeDeny, identity, scope.namespace);
 }
 
-/** The scope's own checks: the only ones a DryRun scope reports instead of enforcing. */
+/** The scope's rules within its namespace: what a DryRun scope reports instead of enforcing. */
 function firstScopeFailure(
   scope: CompiledScope,
   input: DecisionInput,
   labels: TokenRecord["labels"],
 ): DenyReason | undefined {
-  if (input.namespace === undefined) return "unknown_namespace";
-  if (input.namespace !== scope.namespace) return "namespace_mismatch";
   if (!scope.allowsSource(input.source)) return "source_not_allowed";
   if (!scope.allowsRoute(input.route, labels)) return "route_not_allowed";
   return undefined;

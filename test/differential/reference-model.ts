@@ -178,5 +178,7 @@ export function modelDecision(world: ModelWorld, req: ModelRequest, now: number)
   if (!scope.valid) return no("scope_not_ready");
   const failure = scopeFailure(world, scope, req);
   if (failure === undefined) return { allowed: true };
-  return scope.dryRun ? { allowed: true, dryRunDeny: failure } : no(failure);
+  // DryRun relaxes the scope's rules, never its namespace (README "How a request is decided").
+  const namespaceFailure = failure === "unknown_namespace" || failure === "namespace_mismatch";
+  return scope.dryRun && !namespaceFailure ? { allowed: true, dryRunDeny: failure } : no(failure);
 }
