@@ -66,11 +66,23 @@ export async function startHttpAuthzServer(opts: {
       opts.onInternalError(err);
       answer = toHttpResponse({ allowed: false, reason: "store_unavailable" }, target.dialect);
     }
-    if (!res.destroyed) send(res, answer);
+    if (res.destroyed) return;
+    try {
+      send(res, answer);
+    } catch (err) {
+      // A header value Node refuses to write: answer a deny rather than nothing.
+      opts.onInternalError(err);
+      if (!res.headersSent) {
+        send(res, toHttpResponse({ allowed: false, reason: "store_unavailable" }, target.dialect));
+      }
+    }
   }
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-    void handle(req, res);
+    handle(req, res).catch((err: unknown) => {
+      opts.onInternalError(err);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -54,6 +54,8 @@ export function readyScope(scopes: ScopeIndex, key: string): CompiledScope {
   return entry.scope;
 }
 
+const OWNER_RE = /^[\x21-\x7e](?:[\x20-\x7e]{0,251}[\x21-\x7e])?$/;
+
 export function createTokenService(deps: TokenServiceDeps) {
   const { store } = deps;
 
@@ -63,6 +65,12 @@ export function createTokenService(deps: TokenServiceDeps) {
   ): Promise<Issued> {
     const scope = readyScope(deps.scopes, req.scope);
     if (!req.owner.trim()) throw new TokenRequestError("--owner: every token needs an owner");
+    // The owner travels upstream in the x-tokenscope-owner header: printable ASCII only.
+    if (!OWNER_RE.test(req.owner)) {
+      throw new TokenRequestError(
+        "--owner: at most 253 printable ASCII characters, not starting or ending with a space",
+      );
+    }
     for (const [k, v] of Object.entries(req.labels)) {
       if (!isLabelKey(k)) throw new TokenRequestError(`--label: "${k}" is not a valid label key`);
       if (!LABEL_VALUE_RE.test(v))

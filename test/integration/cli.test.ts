@@ -168,6 +168,12 @@ describe("bad CLI input gets one clear line and a non-zero exit, never a stack t
       /--ttl: "soon" is not a duration/,
     ],
     [
+      "an owner that cannot travel in an HTTP header",
+      ["token", "issue", "--scope", "prod/reports-read", "--owner", "数据团队"],
+      2,
+      /--owner: at most 253 printable ASCII characters/,
+    ],
+    [
       "a missing owner",
       ["token", "issue", "--scope", "prod/reports-read"],
       2,
