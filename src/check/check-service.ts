@@ -90,7 +90,11 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
       deps.logger.log("error", "check failed unexpectedly; denying", { err });
       decision = deny("store_unavailable");
     }
-    deps.metrics.recordCheck(decision, namespace, Number(process.hrtime.bigint() - started) / 1e9);
+    // The namespace a caller names is a label only if some scope lives there: a caller (any pod
+    // can reach us) must not be able to mint a metric series per made-up namespace.
+    const nsLabel =
+      namespace === undefined || deps.scopes.hasNamespace(namespace) ? namespace : "_other";
+    deps.metrics.recordCheck(decision, nsLabel, Number(process.hrtime.bigint() - started) / 1e9);
     if (decision.token !== undefined) {
       deps.usage?.seen(decision.token.id, deps.clock(), usageSource(view.source));
     }

@@ -4,6 +4,7 @@ import type { ScopeEntry } from "../domain/scope-types.ts";
 
 export class ScopeIndex {
   #entries: ReadonlyMap<string, ScopeEntry> = new Map();
+  #namespaces: ReadonlySet<string> = new Set();
   #loaded = false;
 
   get(key: string): ScopeEntry | undefined {
@@ -17,7 +18,13 @@ export class ScopeIndex {
       if (!next.has(entry.key)) next.set(entry.key, entry);
     }
     this.#entries = next;
+    this.#namespaces = new Set([...next.keys()].map((key) => key.slice(0, key.indexOf("/"))));
     this.#loaded = true;
+  }
+
+  /** True when some TokenScope (ready or not) lives in the namespace. */
+  hasNamespace(namespace: string): boolean {
+    return this.#namespaces.has(namespace);
   }
 
   get size(): number {

@@ -37,7 +37,7 @@ function parseNodes(list: string, defaultPort: number): { host: string; port: nu
 /** Parses a --redis-url; the error never repeats the URL, which may hold a password. */
 export function parseRedisUrl(url: string): RedisEndpoint {
   const m =
-    /^(rediss?|rediss?\+sentinel|rediss?\+cluster):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(\/[^?#]*)?$/.exec(
+    /^(rediss?|rediss?\+sentinel|rediss?\+cluster):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#@]+)(\/[^?#]*)?$/.exec(
       url,
     );
   if (!m) {

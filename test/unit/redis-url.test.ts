@@ -70,6 +70,13 @@ describe("--redis-url", () => {
     });
   }
 
+  it("refuses a password with an unencoded @ rather than taking part of it for the host", () => {
+    assert.throws(
+      () => parseRedisUrl("redis://:s3cr@tpass@redis.prod:6379"),
+      (err: Error) => /expected redis:\/\//.test(err.message) && !err.message.includes("tpass"),
+    );
+  });
+
   it("never puts a password in an error", () => {
     assert.throws(
       () => parseRedisUrl("redis://:hunter2@a:1,b:2"),
