@@ -103,7 +103,36 @@ export function checkRules(report: Report, value: unknown, allowBroad: boolean):
     checkBroad(report, rule, `${field}[${i}]`, allowBroad);
     rules.push(rule);
   });
+  checkBroadTogether(report, rules, field, allowBroad);
   return rules;
+}
+
+/** Reading and every kind of write: listing them all is "*" by another name. */
+const EVERY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/**
+ * The same master key spelled out: any-path rules whose methods, together, include every read
+ * and write method (one rule listing them all, or several rules splitting them).
+ */
+function checkBroadTogether(
+  report: Report,
+  rules: readonly RouteRule[],
+  field: string,
+  allowBroad: boolean,
+): void {
+  const anyPath = rules.filter((r) => !r.paths || r.paths.includes("/*"));
+  const methods = new Set(anyPath.flatMap((r) => r.methods));
+  if (methods.has("*") || !EVERY_METHOD.every((m) => methods.has(m))) return;
+  const annotation = `${ALLOW_BROAD_ANNOTATION}: "true"`;
+  if (allowBroad) {
+    report.warnings.push(`${field} allow any path with every method (${annotation})`);
+    return;
+  }
+  addProblem(
+    report,
+    field,
+    `allow any path with ${EVERY_METHOD.join(", ")}: every method spelled out is a god-level scope; narrow the paths or methods, or annotate ${annotation}`,
+  );
 }
 
 export function spiffeIdProblem(id: string): string | undefined {

@@ -422,6 +422,21 @@ const problemRows: [string, (m: Json) => void, string, RegExp][] = [
     "spec.rules[0]",
     /god-level/,
   ],
+  [
+    "any path with every method spelled out",
+    (m) => (m.spec.rules[1] = { methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] }),
+    "spec.rules",
+    /every method spelled out is a god-level scope/,
+  ],
+  [
+    "any path with every method split across rules",
+    (m) => {
+      m.spec.rules[1] = { methods: ["GET", "POST"] };
+      m.spec.rules.push({ paths: ["/*"], methods: ["PUT", "PATCH", "DELETE"] });
+    },
+    "spec.rules",
+    /god-level/,
+  ],
 ];
 
 describe("TokenScope validation", () => {
