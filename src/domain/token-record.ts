@@ -36,12 +36,13 @@ export function tokenState(record: TokenRecord, now: number): TokenState {
   return "active";
 }
 
-/** When a record stops mattering for decisions; the store keeps it for retention after this. */
+/**
+ * When a record stops mattering; the store keeps it for retention after this. That is its
+ * expiry even when it was revoked or rotated out earlier: until then, forgetting the record
+ * would let an older backup (`token import`) bring the token back to life.
+ */
 export function recordEndsAt(record: TokenRecord): number {
-  let end = record.expiresAt;
-  if (record.graceUntil !== undefined) end = Math.min(end, record.graceUntil);
-  if (record.revokedAt !== undefined) end = Math.min(end, record.revokedAt);
-  return end;
+  return record.expiresAt;
 }
 
 /** The rotated-out record: keeps working until graceUntil, never past its own expiry. */
