@@ -431,8 +431,11 @@ const problemRows: [string, (m: Json) => void, string, RegExp][] = [
   [
     "any path with every method split across rules",
     (m) => {
-      m.spec.rules[1] = { methods: ["GET", "POST"] };
-      m.spec.rules.push({ paths: ["/*"], methods: ["PUT", "PATCH", "DELETE"] });
+      m.spec.rules = [
+        m.spec.rules[0],
+        { methods: ["GET", "POST"] },
+        { paths: ["/*"], methods: ["PUT", "PATCH", "DELETE"] },
+      ];
     },
     "spec.rules",
     /god-level/,
