@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { formatToken, hashSecret } from "../../src/domain/token.ts";
 import { startNginx, type NginxServer } from "../harness/nginx.ts";
 import { rawRequest, type RawResponse } from "../harness/raw-http.ts";
-import { startRedis, type RedisServer } from "../harness/redis.ts";
+import { startRedis, type RedisServer, CLUSTER_MODE } from "../harness/redis.ts";
 import { openServerBackends, startTestServer, type TestServer } from "../harness/server.ts";
 import { startUpstream, type Upstream } from "../harness/upstream.ts";
 
@@ -167,14 +167,18 @@ describe("nginx auth_request in front of an API", () => {
 });
 
 describe("nginx when tokenscope cannot answer", () => {
-  it("answers 503 store_unavailable while the token store hangs", async (t) => {
-    const { token } = await issue("prod/reports-read");
-    await redis.kill("SIGSTOP");
-    t.after(() => redis.kill("SIGCONT"));
-    const res = await get("/v1/reports/2026", token);
-    assertDenied(res, 503, "store_unavailable");
-    assert.deepEqual(res.headers["retry-after"], ["1"]);
-  });
+  it(
+    "answers 503 store_unavailable while the token store hangs",
+    { skip: CLUSTER_MODE && "pauses a single redis-server" },
+    async (t) => {
+      const { token } = await issue("prod/reports-read");
+      await redis.kill("SIGSTOP");
+      t.after(() => redis.kill("SIGCONT"));
+      const res = await get("/v1/reports/2026", token);
+      assertDenied(res, 503, "store_unavailable");
+      assert.deepEqual(res.headers["retry-after"], ["1"]);
+    },
+  );
 });
 
 describe("token-bound data domains through nginx", () => {
