@@ -207,7 +207,7 @@ export function storeConfig(
   return {
     redisUrl,
     redisMinReplicas: minReplicasText === undefined ? undefined : Number(minReplicasText),
-    redisPrefix: stringFlag(values, "redis-prefix") ?? "{tokenscope}:",
+    redisPrefix: redisPrefixFlag(values, redisUrl),
     redisDeadlineMs,
     dataDir: resolve(stringFlag(values, "data-dir") ?? ".tokenscope"),
     hmacKeyFile: stringFlag(values, "hmac-key-file"),
@@ -256,6 +256,24 @@ function minDurationFlag(values: Values, name: string, fallback: string, minMs: 
   return ms;
 }
 
+/**
+ * The key prefix. On a Cluster it must carry a `{hash tag}`: the multi-key scripts need every
+ * key in one slot, and without one every issue and rotation would fail with CROSSSLOT.
+ */
+function redisPrefixFlag(values: Values, redisUrl: string | undefined): string {
+  const prefix = stringFlag(values, "redis-prefix") ?? "{tokenscope}:";
+  if (!/^[\x21-\x7e]{1,64}$/.test(prefix)) {
+    throw new UsageError("--redis-prefix: 1–64 printable characters, no spaces");
+  }
+  const cluster = redisUrl !== undefined && parseRedisUrl(redisUrl).topology === "cluster";
+  if (cluster && !/\{[^{}]+\}/.test(prefix)) {
+    throw new UsageError(
+      `--redis-prefix: "${prefix}" needs a {hash tag} on a Redis Cluster, e.g. "{${prefix.replace(/:$/, "")}}:"`,
+    );
+  }
+  return prefix;
+}
+
 export function parseHostPort(flag: string, text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
@@ -293,7 +311,7 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     httpAuthzAddr: optionalHostPort(values, "http-authz-addr"),
     trustedProxies: trustedProxiesFlag(values),
     kubeReadyGraceMs: durationFlag(values, "kube-ready-grace", "1m"),
-    webhook: webhookConfig(values, storeConfig(values, env).environment),
+    webhook: webhookConfig(values, storeConfig(values, env)),
     cache: cacheConfig(values),
     workers: countFlag(values, "workers", defaultWorkers(values, env), 1, 256),
   });
@@ -377,7 +395,7 @@ export interface WebhookConfig {
 const SECRET_NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** What /mutate injects: the image, and Secret references (never values) for Redis and the key. */
-function injectionConfig(values: Values, environment: string): InjectionConfig {
+function injectionConfig(values: Values, store: StoreConfig): InjectionConfig {
   const redisRef = stringFlag(values, "sidecar-redis-secret") ?? "tokenscope-redis:url";
   const [redisName = "", redisKey = ""] = redisRef.split(":");
   if (!SECRET_NAME_RE.test(redisName) || !/^[-._a-zA-Z0-9]{1,253}$/.test(redisKey)) {
@@ -393,14 +411,15 @@ function injectionConfig(values: Values, environment: string): InjectionConfig {
   return {
     ...DEFAULT_INJECTION,
     image,
-    environment,
+    environment: store.environment,
+    redisPrefix: store.redisPrefix,
     redisUrlSecret: { name: redisName, key: redisKey },
     hmacKeySecret: hmacSecret,
   };
 }
 
 /** On when given a certificate and key (SPEC §5); --webhook-addr alone is a mistake, not a no-op. */
-function webhookConfig(values: Values, environment: string): WebhookConfig | undefined {
+function webhookConfig(values: Values, store: StoreConfig): WebhookConfig | undefined {
   const addr = stringFlag(values, "webhook-addr");
   const certFile = stringFlag(values, "webhook-cert-file");
   const keyFile = stringFlag(values, "webhook-key-file");
@@ -419,6 +438,6 @@ function webhookConfig(values: Values, environment: string): WebhookConfig | und
     port,
     certFile: resolve(certFile),
     keyFile: resolve(keyFile),
-    injection: injectionConfig(values, environment),
+    injection: injectionConfig(values, store),
   };
 }

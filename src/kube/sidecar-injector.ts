@@ -18,6 +18,8 @@ export interface InjectionConfig {
   readonly redisUrlSecret: { readonly name: string; readonly key: string };
   /** Secret holding the HMAC key under the key "hmac.key". */
   readonly hmacKeySecret: string;
+  /** The installation's --redis-prefix: a sidecar must read the same keys. */
+  readonly redisPrefix: string;
   readonly grpcPort: number;
   readonly metricsPort: number;
   readonly resources: Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -29,6 +31,7 @@ export const DEFAULT_INJECTION: InjectionConfig = {
   environment: "prod",
   redisUrlSecret: { name: "tokenscope-redis", key: "url" },
   hmacKeySecret: "tokenscope-hmac-key",
+  redisPrefix: "{tokenscope}:",
   grpcPort: 9001,
   metricsPort: 9090,
   resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
@@ -71,6 +74,7 @@ export function sidecarContainer(cfg: InjectionConfig): Obj {
       "--watch-namespace=$(POD_NAMESPACE)",
       `--environment=${cfg.environment}`,
       "--hmac-key-file=/etc/tokenscope/hmac/hmac.key",
+      `--redis-prefix=${cfg.redisPrefix}`,
       // One process: a sidecar serves one pod's Envoy, and its CPU request is small.
       "--workers=1",
     ],

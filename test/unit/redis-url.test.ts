@@ -2,6 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseRedisUrl } from "../../src/store/redis-connection.ts";
+import { serveConfig, UsageError } from "../../src/config.ts";
 
 describe("--redis-url", () => {
   const good: [string, object][] = [
@@ -82,5 +83,20 @@ describe("--redis-url", () => {
       () => parseRedisUrl("redis://:hunter2@a:1,b:2"),
       (err: Error) => !err.message.includes("hunter2"),
     );
+  });
+
+  it("a Cluster needs a {hash tag} in --redis-prefix; other topologies take any prefix", () => {
+    const args = (url: string, prefix: string) => [
+      `--redis-url=${url}`,
+      `--redis-prefix=${prefix}`,
+      "--hmac-key-file=/k",
+    ];
+    assert.throws(
+      () => serveConfig(args("redis+cluster://n1:7000", "ts:"), {}),
+      (err: Error) =>
+        err instanceof UsageError && /needs a \{hash tag\}.*"\{ts\}:"/.test(err.message),
+    );
+    assert.equal(serveConfig(args("redis+cluster://n1:7000", "{ts}:"), {}).redisPrefix, "{ts}:");
+    assert.equal(serveConfig(args("redis://r:6379", "ts:"), {}).redisPrefix, "ts:");
   });
 });

@@ -48,6 +48,7 @@ describe("sidecar injection", () => {
     assert.ok(sidecar.args.includes("--namespace=$(POD_NAMESPACE)"));
     assert.ok(sidecar.args.includes("--watch-namespace=$(POD_NAMESPACE)"));
     assert.ok(sidecar.args.includes("--scopes=kubernetes"));
+    assert.ok(sidecar.args.includes("--redis-prefix={tokenscope}:"), "the installation's keys");
     assert.ok(sidecar.args.includes("--hmac-key-file=/etc/tokenscope/hmac/hmac.key"));
     const env = Object.fromEntries((sidecar.env as Obj[]).map((e) => [e.name, e]));
     assert.deepEqual(env.POD_NAMESPACE?.valueFrom, {
