@@ -130,10 +130,12 @@ export async function measureHotTokenRss(opts: {
   dir: string;
   serveArgs: string[];
   tokens: number;
+  root?: string;
 }) {
   const target = await startTokenscope({
     name: "hot",
     dir: opts.dir,
+    root: opts.root,
     args: [...opts.serveArgs, "--workers=1", "--cache-ttl=60s"],
   });
   try {
