@@ -20,6 +20,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "16" },
     tokens: { type: "string", default: "20000" },
     extra: { type: "string", multiple: true, default: [] },
+    "node-options": { type: "string", default: "" },
   },
 });
 const dir = mkdtempSync(join(tmpdir(), "tokenscope-prof-"));
@@ -35,7 +36,7 @@ try {
     revokedFrom: TOKENS - 1000,
   });
   const bodies = mixBodies(Math.min(10_000, TOKENS / 2), TOKENS - 1000);
-  process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${profDir}`;
+  process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${profDir} ${values["node-options"]}`;
   const target = await startTokenscope({
     name: "prof",
     dir,
