@@ -76,12 +76,15 @@ export function createLogger(opts: {
       if (LEVEL_RANK[level] >= min) emit({ level, msg, ...fields });
     },
     audit(fields) {
-      // Every allowed Check writes one (--audit-allow-sample 1.0): the record is serialized as
-      // it stands rather than copied twice (spread, then redactValue) and stringified.
-      if (RESERVED_AUDIT_KEYS.some((k) => k in fields)) {
+      // Every allowed Check writes one (--audit-allow-sample 1.0). A record of plain values with
+      // nothing to redact (the usual case) is stringified as it stands: one JSON.stringify, no
+      // copies; anything else takes the general path. Both give the same text.
+      const members = needsNoRedaction(fields) ? JSON.stringify(fields) : undefined;
+      if (members === undefined) {
         emit({ level: "info", msg: "audit", audit: true, ...fields });
       } else {
-        write(`{"time":"${time()}",${AUDIT_HEAD}${serializeFields(fields)}}\n`);
+        const rest = members === "{}" ? "}" : `,${members.slice(1)}`;
+        write(`{"time":"${time()}",${AUDIT_HEAD}${rest}\n`);
       }
     },
   };
@@ -104,33 +107,42 @@ function isoTimeOf(clock: () => number): () => string {
   };
 }
 
-const secretKeyMemo = new Map<string, boolean>();
+const plainKeyMemo = new Map<string, boolean>();
 
-function isSecretKey(key: string): boolean {
-  let secret = secretKeyMemo.get(key);
-  if (secret === undefined) {
-    secret = SECRET_KEYS.test(key);
+/**
+ * A key the audit fast path can write as it stands: not secret, not one of the line's own
+ * members, and not an array index (an object puts those first, ahead of "time").
+ */
+function isPlainKey(key: string): boolean {
+  let plain = plainKeyMemo.get(key);
+  if (plain === undefined) {
+    plain = !SECRET_KEYS.test(key) && !RESERVED_AUDIT_KEYS.includes(key) && !/^\d+$/.test(key);
     // Keys come from the code (a bounded set); the cap only guards against a caller's data.
-    if (secretKeyMemo.size < 1024) secretKeyMemo.set(key, secret);
+    if (plainKeyMemo.size < 1024) plainKeyMemo.set(key, plain);
   }
-  return secret;
+  return plain;
 }
 
 /**
- * The members of `JSON.stringify(redactValue(fields))`, without the braces, in one pass and the
- * same text: secret keys redacted, every value through redactValue, undefined members left out.
+ * True when redactValue would return the record's members unchanged and they can follow the
+ * line's own members as they are: only strings that cannot hold a secret, numbers, booleans,
+ * null and undefined, under plain keys.
  */
-export function serializeFields(fields: Readonly<Record<string, unknown>>): string {
-  let out = "";
-  for (const key of Object.keys(fields)) {
+export function needsNoRedaction(fields: Readonly<Record<string, unknown>>): boolean {
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) return false;
     const value = fields[key];
-    const json = isSecretKey(key)
-      ? '"[REDACTED]"'
-      : typeof value === "string"
-        ? JSON.stringify(redactValue(value))
-        : (JSON.stringify(redactValue(value, 1)) as string | undefined);
-    if (json === undefined) continue;
-    out += `,${JSON.stringify(key)}:${json}`;
+    if (typeof value === "string") {
+      if (MAY_HOLD_SECRET.test(value)) return false;
+    } else if (
+      value !== undefined &&
+      value !== null &&
+      typeof value !== "number" &&
+      typeof value !== "boolean"
+    ) {
+      return false;
+    }
+    if (!isPlainKey(key)) return false;
   }
-  return out;
+  return true;
 }

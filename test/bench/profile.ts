@@ -9,6 +9,7 @@ import { readHmacKey } from "../../src/hmac-key.ts";
 import { startRedis } from "../harness/redis.ts";
 import { writeHmacKey } from "../harness/server.ts";
 import { h2load } from "./h2load.ts";
+import { cpuSeconds } from "./procs.ts";
 import { rotateBodies } from "./rotator.ts";
 import { startTokenscope } from "./targets.ts";
 import { ENVIRONMENT, mixBodies, PREFIX, seedTokens, writeScopes } from "./workload.ts";
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     tokens: { type: "string", default: "20000" },
     extra: { type: "string", multiple: true, default: [] },
     "node-options": { type: "string", default: "" },
+    /** No profiler: only the req/s and CPU figures, e.g. to compare two checkouts (--root). */
+    plain: { type: "boolean", default: false },
   },
 });
 const dir = mkdtempSync(join(tmpdir(), "tokenscope-prof-"));
@@ -36,7 +39,8 @@ try {
     revokedFrom: TOKENS - 1000,
   });
   const bodies = mixBodies(Math.min(10_000, TOKENS / 2), TOKENS - 1000);
-  process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${profDir} ${values["node-options"]}`;
+  const prof = values.plain ? "" : `--cpu-prof --cpu-prof-dir=${profDir}`;
+  process.env.NODE_OPTIONS = `${prof} ${values["node-options"]}`;
   const target = await startTokenscope({
     name: "prof",
     dir,
@@ -56,6 +60,7 @@ try {
   writeFileSync(bodyFile, bodies[0] ?? Buffer.alloc(0));
   const c = Number(values.concurrency);
   const rotation = rotateBodies(bodyFile, bodies);
+  const cpuBefore = cpuSeconds(target.pid);
   const result = await h2load({
     port: target.grpcPort,
     bodyFile,
@@ -66,9 +71,13 @@ try {
     logFile: join(dir, "h2load.log"),
   });
   rotation.stop();
+  // Includes the 1 s warm-up: comparable between runs of this script, not with the bench's.
+  const cpuUs = ((cpuSeconds(target.pid) - cpuBefore) / result.requests) * 1e6;
   await target.stop();
-  process.stdout.write(`${result.rps.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(3)} ms\n`);
-  for (const file of readdirSync(profDir)) {
+  process.stdout.write(
+    `${result.rps.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(3)} ms, ~${cpuUs.toFixed(1)} us CPU/req\n`,
+  );
+  for (const file of values.plain ? [] : readdirSync(profDir)) {
     const profile = JSON.parse(readFileSync(join(profDir, file), "utf8")) as {
       nodes: {
         id: number;

@@ -42,6 +42,8 @@ const CASES: [string, Record<string, unknown>][] = [
   ["functions and symbols are left out", { f: () => 1, s: Symbol("x"), kept: "yes" }],
   ["reserved keys override in place", { time: "earlier", level: "warn", x: 1 }],
   ["no fields", {}],
+  ["array-index keys go first, as in any object", { event: "x", 7: "seven" }],
+  ["a string that mentions bearer without a credential", { msg2: "bearer", ok: "yes" }],
 ];
 
 for (const [name, fields] of CASES) {
