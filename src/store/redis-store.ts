@@ -84,6 +84,15 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`);
 
+// The same swap without the announcement, for usage times (lastUsedAt/lastSource): they change
+// no decision, and announcing them would empty every replica's cache of its busiest tokens at
+// every usage flush.
+const SWAP_QUIET = script(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1`);
+
 // Only forget an id if its record is really gone (not re-created between SSCAN and here).
 const PRUNE = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
@@ -275,7 +284,7 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       const next = { ...current, lastUsedAt: use.at, lastSource: use.source };
       // A record changed meanwhile (a revoke) wins: its swap fails and the use waits for the
       // next one, rather than writing back a stale record over it.
-      swaps.push(evalScript(SWAP, [key(use.id)], [raw, encodeRecord(next), expireAt(next)]));
+      swaps.push(evalScript(SWAP_QUIET, [key(use.id)], [raw, encodeRecord(next), expireAt(next)]));
     });
     await Promise.all(swaps);
   }
