@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { StoreConfig } from "./config.ts";
 import { UsageError } from "./config.ts";
 import { readHmacKey, readOrCreateHmacKey } from "./hmac-key.ts";
-import { startKubeScopes, type ScopeSourceHealth } from "./kube/kube-source.ts";
+import type { ScopeSourceHealth } from "./kube/kube-source.ts";
 import type { Logger } from "./observability/logger.ts";
 import { ScopeIndex } from "./scopes/scope-index.ts";
 import { watchScopeFiles } from "./scopes/file-source.ts";
@@ -94,6 +94,9 @@ async function openKubeScopes(
 ): Promise<Backends> {
   let source;
   try {
+    // Loaded only here: @kubernetes/client-node is ~25 MB of module source and code on the heap
+    // of every process that imports it, and a server on --scopes files never uses it.
+    const { startKubeScopes } = await import("./kube/kube-source.ts");
     source = startKubeScopes({
       kubeconfig: config.kubeconfig,
       namespace: config.watchNamespace,

@@ -127,9 +127,14 @@ function audit(
     method: view.route.method,
     host: view.route.host,
     // The query string can carry credentials of the upstream's own; it is not audit material.
-    path: view.route.path.split("?", 1)[0],
+    path: pathOnly(view.route.path),
     source: view.source.address,
     source_principal: view.source.principal,
     request_id: view.requestId,
   });
+}
+
+function pathOnly(path: string): string {
+  const query = path.indexOf("?");
+  return query < 0 ? path : path.slice(0, query);
 }

@@ -4,6 +4,7 @@ import { HealthImplementation } from "grpc-health-check";
 import type { CheckService } from "../check/check-service.ts";
 import { fromCheckRequest } from "./from-check-request.ts";
 import { toCheckResponse } from "./to-check-response.ts";
+import { EncodedResponses } from "./encoded-responses.ts";
 import { authorizationService } from "./protos.ts";
 
 export const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
@@ -23,8 +24,11 @@ function tolerantDecoding(service: grpc.ServiceDefinition): grpc.ServiceDefiniti
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(service)) {
     const decode = method.requestDeserialize;
+    const encode = method.responseSerialize;
     out[name] = {
       ...method,
+      // A response already encoded (EncodedResponses) goes out as it is.
+      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : encode(value)),
       requestDeserialize: (bytes: Buffer) => {
         try {
           return decode(bytes) as unknown;
@@ -63,11 +67,15 @@ export async function startGrpcServer(opts: {
     [AUTHORIZATION_SERVICE]: "NOT_SERVING",
   });
   health.addToServer(server);
-  server.addService(tolerantDecoding(authorizationService()), {
+  const service = tolerantDecoding(authorizationService());
+  const encodeResponse = service.Check?.responseSerialize;
+  if (encodeResponse === undefined) throw new Error("the Authorization service has no Check");
+  const responses = new EncodedResponses((response) => encodeResponse(response));
+  server.addService(service, {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       opts.check(fromCheckRequest(call.request)).then(
         (result) => {
-          callback(null, toCheckResponse(result.decision));
+          callback(null, responses.for(result.decision));
         },
         (err: unknown) => {
           // The check service never rejects; if it somehow does, answer a deny, not an error

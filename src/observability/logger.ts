@@ -67,15 +67,82 @@ export function createLogger(opts: {
   const write = opts.write ?? (stderrWriter ??= batchedStderr());
   const clock = opts.clock ?? Date.now;
   const min = LEVEL_RANK[opts.level];
+  const time = isoTimeOf(clock);
   const emit = (record: Record<string, unknown>) => {
-    write(JSON.stringify(redactValue({ time: new Date(clock()).toISOString(), ...record })) + "\n");
+    write(JSON.stringify(redactValue({ time: time(), ...record })) + "\n");
   };
   return {
     log(level, msg, fields) {
       if (LEVEL_RANK[level] >= min) emit({ level, msg, ...fields });
     },
     audit(fields) {
-      emit({ level: "info", msg: "audit", audit: true, ...fields });
+      // Every allowed Check writes one (--audit-allow-sample 1.0). A record of plain values with
+      // nothing to redact (the usual case) is stringified as it stands: one JSON.stringify, no
+      // copies; anything else takes the general path. Both give the same text.
+      const members = needsNoRedaction(fields) ? JSON.stringify(fields) : undefined;
+      if (members === undefined) {
+        emit({ level: "info", msg: "audit", audit: true, ...fields });
+      } else {
+        const rest = members === "{}" ? "}" : `,${members.slice(1)}`;
+        write(`{"time":"${time()}",${AUDIT_HEAD}${rest}\n`);
+      }
     },
   };
+}
+
+const AUDIT_HEAD = '"level":"info","msg":"audit","audit":true';
+const RESERVED_AUDIT_KEYS = ["time", "level", "msg", "audit"];
+
+/** Many lines share a millisecond under load: its ISO text is made once. */
+function isoTimeOf(clock: () => number): () => string {
+  let lastMs = NaN;
+  let lastText = "";
+  return () => {
+    const ms = clock();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastText = new Date(ms).toISOString();
+    }
+    return lastText;
+  };
+}
+
+const plainKeyMemo = new Map<string, boolean>();
+
+/**
+ * A key the audit fast path can write as it stands: not secret, not one of the line's own
+ * members, and not an array index (an object puts those first, ahead of "time").
+ */
+function isPlainKey(key: string): boolean {
+  let plain = plainKeyMemo.get(key);
+  if (plain === undefined) {
+    plain = !SECRET_KEYS.test(key) && !RESERVED_AUDIT_KEYS.includes(key) && !/^\d+$/.test(key);
+    // Keys come from the code (a bounded set); the cap only guards against a caller's data.
+    if (plainKeyMemo.size < 1024) plainKeyMemo.set(key, plain);
+  }
+  return plain;
+}
+
+/**
+ * True when redactValue would return the record's members unchanged and they can follow the
+ * line's own members as they are: only strings that cannot hold a secret, numbers, booleans,
+ * null and undefined, under plain keys.
+ */
+export function needsNoRedaction(fields: Readonly<Record<string, unknown>>): boolean {
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) return false;
+    const value = fields[key];
+    if (typeof value === "string") {
+      if (MAY_HOLD_SECRET.test(value)) return false;
+    } else if (
+      value !== undefined &&
+      value !== null &&
+      typeof value !== "number" &&
+      typeof value !== "boolean"
+    ) {
+      return false;
+    }
+    if (!isPlainKey(key)) return false;
+  }
+  return true;
 }

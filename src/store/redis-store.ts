@@ -84,8 +84,9 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`);
 
-// The same compare-and-set for usage times, without the announcement: a use changes no decision,
-// and announcing it would empty every replica's cache of the busiest tokens every few seconds.
+// The same swap without the announcement, for usage times (lastUsedAt/lastSource): they change
+// no decision, and announcing them would empty every replica's cache of its busiest tokens at
+// every usage flush.
 const SWAP_QUIET = script(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])

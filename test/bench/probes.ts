@@ -130,10 +130,12 @@ export async function measureHotTokenRss(opts: {
   dir: string;
   serveArgs: string[];
   tokens: number;
+  root?: string;
 }) {
   const target = await startTokenscope({
     name: "hot",
     dir: opts.dir,
+    root: opts.root,
     args: [...opts.serveArgs, "--workers=1", "--cache-ttl=60s"],
   });
   try {
@@ -167,6 +169,7 @@ export async function measureHotTokenRss(opts: {
       tokens: opts.tokens,
       idleMB,
       rssMB: rssBytes(target.pid) / 2 ** 20,
+      heapMB: await heapSpacesMB(target),
       secondPassHits: (after["cache:hit"] ?? 0) - (before["cache:hit"] ?? 0),
       secondPassCounts: delta(after, before),
       storeUnavailableRetries: unavailable,
@@ -174,4 +177,16 @@ export async function measureHotTokenRss(opts: {
   } finally {
     await target.stop();
   }
+}
+
+/** V8 heap space sizes and use (MB) from the target's own nodejs_heap_space_* metrics. */
+async function heapSpacesMB(target: Target): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${target.httpPort}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(
+    /^nodejs_heap_space_size_(total|used)_bytes\{space="(\w+)"\} (\d+)/gm,
+  )) {
+    out[`${m[2] ?? ""}:${m[1] ?? ""}`] = Math.round(Number(m[3]) / 2 ** 20);
+  }
+  return out;
 }

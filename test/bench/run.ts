@@ -1,6 +1,10 @@
 // `npm run bench`: tokenscope beside an empty grpc-js server, in one run, under h2load.
 // See README "Performance" for what is measured and how. Flags: --tokens N, --duration S,
-// --quick (small and short: a smoke run, figures not meaningful), --json FILE.
+// --quick (small and short: a smoke run, figures not meaningful), --json FILE,
+// --compare DIR (also run `tokenscope` from another checkout, e.g. an older commit, as
+// "tokenscope-before", in the same alternation), --concurrency 16,64 (closed-loop levels),
+// --focus (closed loop and the memory probe only: no --workers 2, open loop or revocation),
+// --rounds N (the closed-loop alternation N times; the table shows each target's median run).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,9 +25,14 @@ const { values } = parseArgs({
     duration: { type: "string" },
     quick: { type: "boolean", default: false },
     json: { type: "string", default: "bench-results.json" },
+    compare: { type: "string" },
+    concurrency: { type: "string" },
+    focus: { type: "boolean", default: false },
+    rounds: { type: "string", default: "1" },
   },
 });
 const quick = values.quick;
+const ROUNDS = Math.max(1, Number(values.rounds));
 const TOKENS = Number(values.tokens ?? (quick ? 20_000 : 1_000_000));
 const DURATION_S = Number(values.duration ?? (quick ? 2 : 10));
 const DISTINCT_ALLOWED = Math.min(10_000, Math.floor(TOKENS / 2));
@@ -31,11 +40,14 @@ const REVOKED_FROM = TOKENS - Math.min(1000, Math.floor(TOKENS / 10));
 const REVOCATIONS = quick ? 20 : 100;
 // The revocation probe revokes the last active tokens; the memory probe stays below them.
 const HOT_TOKENS = Math.min(100_000, REVOKED_FROM - REVOCATIONS);
-const LEVELS = [
+const ALL_LEVELS = [
   { concurrency: 1, clients: 1, streams: 1 },
   { concurrency: 16, clients: 4, streams: 4 },
   { concurrency: 64, clients: 4, streams: 16 },
 ];
+const wanted = values.concurrency?.split(",").map(Number);
+const LEVELS = ALL_LEVELS.filter((l) => wanted === undefined || wanted.includes(l.concurrency));
+if (LEVELS.length === 0) throw new Error("--concurrency: choose among 1, 16, 64");
 
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const dir = mkdtempSync(join(tmpdir(), "tokenscope-bench-"));
@@ -87,6 +99,19 @@ async function measure(
   } finally {
     rotation.stop();
   }
+}
+
+/** Of several runs of one target at one level, the run with the median RPS (in run order). */
+function medianRuns(runs: Row[]): Row[] {
+  const groups = new Map<string, Row[]>();
+  for (const r of runs) {
+    const key = `${r.target} ${r.concurrency}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const sorted = [...g].sort((a, b) => a.rps - b.rps);
+    return sorted[Math.floor((sorted.length - 1) / 2)] ?? (g[0] as Row);
+  });
 }
 
 const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "-");
@@ -161,28 +186,47 @@ async function main(): Promise<void> {
       args: [...serveArgs, "--workers=1"],
     });
     targets.push(ts1);
-    const ts2 = await startTokenscope({
-      name: "tokenscope-w2",
-      dir,
-      args: [...serveArgs, "--workers=2"],
-    });
-    targets.push(ts2);
+    const before =
+      values.compare === undefined
+        ? []
+        : [
+            await startTokenscope({
+              name: "tokenscope-before",
+              dir,
+              args: [...serveArgs, "--workers=1"],
+              root: values.compare,
+            }),
+          ];
+    targets.push(...before);
+    const ts2 = values.focus
+      ? undefined
+      : await startTokenscope({
+          name: "tokenscope-w2",
+          dir,
+          args: [...serveArgs, "--workers=2"],
+        });
+    if (ts2) targets.push(ts2);
+    const compared = [baseline, ...before, ts1, ...(ts2 ? [ts2] : [])];
 
     const rows: Row[] = [];
-    for (const level of LEVELS) {
-      // Alternating: every target at this concurrency before the next level.
-      for (const target of [baseline, ts1, ts2]) {
-        const row = await measure(target, "closed", level, bodies);
-        log(
-          `# ${row.target} c=${row.concurrency}: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms ${JSON.stringify(row.serverCounts)}`,
-        );
-        rows.push(row);
+    const closedRuns: Row[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const level of LEVELS) {
+        // Alternating: every target at this concurrency before the next level.
+        for (const target of compared) {
+          const row = await measure(target, "closed", level, bodies);
+          log(
+            `# ${row.target} c=${row.concurrency}: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms ${JSON.stringify(row.serverCounts)}`,
+          );
+          closedRuns.push(row);
+        }
       }
     }
+    rows.push(...medianRuns(closedRuns));
     const peak = Math.max(...rows.filter((r) => r.target === "baseline").map((r) => r.rps));
     const openRps = Math.max(4, Math.round(peak / 2));
     const open = { concurrency: 0, clients: 4, streams: 100 };
-    for (const target of [baseline, ts1, ts2]) {
+    for (const target of values.focus ? [] : compared) {
       const row = await measure(target, `open ${openRps}/s`, open, bodies, openRps / open.clients);
       log(
         `# ${row.target} open loop at ${openRps}/s: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms ${JSON.stringify(row.serverCounts)}`,
@@ -191,7 +235,7 @@ async function main(): Promise<void> {
     }
 
     const verified = await verifySample(
-      [ts1, ts2],
+      compared.slice(1),
       REVOKED_FROM,
       DISTINCT_ALLOWED,
       quick ? 50 : 200,
@@ -206,21 +250,32 @@ async function main(): Promise<void> {
 
     for (const t of targets.splice(0)) await t.stop();
 
-    const revocation = await measureRevocation({
-      dir,
-      serveArgs,
-      redisUrl: redis.url,
-      firstToken: REVOKED_FROM - REVOCATIONS,
-      count: REVOCATIONS,
-    });
-    log(
-      `revocation (3 replicas, ${revocation.count} revocations): every replica denies after p50 ${fmt(revocation.allP50Ms, 1)} ms, p99 ${fmt(revocation.allP99Ms, 1)} ms (per replica p50 ${fmt(revocation.p50Ms, 1)} ms, p99 ${fmt(revocation.p99Ms, 1)} ms)`,
-    );
+    const revocation = values.focus
+      ? undefined
+      : await measureRevocation({
+          dir,
+          serveArgs,
+          redisUrl: redis.url,
+          firstToken: REVOKED_FROM - REVOCATIONS,
+          count: REVOCATIONS,
+        });
+    if (revocation)
+      log(
+        `revocation (3 replicas, ${revocation.count} revocations): every replica denies after p50 ${fmt(revocation.allP50Ms, 1)} ms, p99 ${fmt(revocation.allP99Ms, 1)} ms (per replica p50 ${fmt(revocation.p50Ms, 1)} ms, p99 ${fmt(revocation.p99Ms, 1)} ms)`,
+      );
 
     const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS });
     log(
       `RSS with ${hot.tokens} distinct hot tokens: ${fmt(hot.rssMB, 0)} MB (idle ${fmt(hot.idleMB, 0)} MB; cache hits on the second pass ${hot.secondPassHits}/${hot.tokens})`,
     );
+    const hotBefore =
+      values.compare === undefined
+        ? undefined
+        : await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS, root: values.compare });
+    if (hotBefore)
+      log(
+        `RSS with ${hotBefore.tokens} distinct hot tokens, tokenscope-before: ${fmt(hotBefore.rssMB, 0)} MB (idle ${fmt(hotBefore.idleMB, 0)} MB)`,
+      );
 
     writeFileSync(
       values.json,
@@ -232,9 +287,11 @@ async function main(): Promise<void> {
           quick,
           distinctAllowedTokens: DISTINCT_ALLOWED,
           rows,
+          closedRuns,
           verified,
           revocation,
           hotTokens: hot,
+          hotTokensBefore: hotBefore,
         },
         null,
         2,

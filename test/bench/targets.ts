@@ -50,13 +50,15 @@ export async function startTokenscope(opts: {
   name: string;
   dir: string;
   args: string[];
+  /** Another checkout to run `tokenscope` from (bench --compare); this one by default. */
+  root?: string;
 }): Promise<Target> {
   const log = join(opts.dir, `${opts.name}.log`);
   const out = openSync(log, "w");
   const child = spawn(
     process.execPath,
     [
-      join(ROOT, "bin/tokenscope"),
+      join(opts.root ?? ROOT, "bin/tokenscope"),
       "serve",
       "--grpc-addr=127.0.0.1:0",
       "--http-addr=127.0.0.1:0",

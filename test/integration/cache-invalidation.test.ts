@@ -146,6 +146,23 @@ describe("token cache invalidation across replicas", () => {
     await until(() => decision(client(B), token), "allow", 10_000);
   });
 
+  it("recording a token's use writes it to the store but keeps the token cached on every replica", async () => {
+    const { token, record } = await issue("used");
+    await warm(A, token);
+    const at = Date.now();
+    await backends.store.recordUsage([{ id: record.id, at, source: "10.0.0.9" }]);
+    assert.equal((await backends.store.get(record.id))?.lastUsedAt, at);
+    // Messages on the channel arrive in order: once a later revocation is seen on A, any
+    // announcement of the usage write would have been seen too.
+    const marker = await issue("marker");
+    await warm(A, marker.token);
+    await backends.tokens.revoke(marker.record.id, "test");
+    await until(() => decision(client(A), marker.token), "revoked", 10_000);
+    const hitsBefore = (await cacheLookups(replicas[A] as TestServer)).hit ?? 0;
+    assert.equal(await decision(client(A), token), "allow");
+    assert.equal((await cacheLookups(replicas[A] as TestServer)).hit ?? 0, hitsBefore + 1);
+  });
+
   it("junk tokens are rejected by the checksum before any cache or store lookup", async () => {
     const { token } = await issue("junk");
     const total = async () =>
