@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "./ports.ts";
+import { freeClusterPort, freePort } from "./ports.ts";
 import { launch, redisCommand, terminate } from "./redis.ts";
 
 export const MASTER_NAME = "tokenscope";
@@ -24,7 +24,7 @@ async function startNode(
   args: string[],
   sentinelConfig?: (port: number) => string,
 ): Promise<Node> {
-  const port = await freePort();
+  const port = args.includes("--cluster-enabled") ? await freeClusterPort() : await freePort();
   const dir = join(root, String(port));
   await mkdir(dir, { recursive: true });
   let configFile: string | undefined;
