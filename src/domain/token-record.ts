@@ -20,6 +20,8 @@ export interface TokenRecord {
   readonly graceUntil?: number;
   readonly lastUsedAt?: number;
   readonly lastSource?: string;
+  /** Keyed MAC of the immutable fields (sealRecord in token.ts); a record without it never validates. */
+  readonly seal?: string;
 }
 
 export type TokenState = "active" | "revoked" | "rotated" | "expired" | "not_yet_valid";

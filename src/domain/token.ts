@@ -1,3 +1,4 @@
+import type { TokenRecord } from "./token-record.ts";
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { encodeBase62, isBase62, randomBase62 } from "./base62.ts";
@@ -100,5 +101,47 @@ export function secretMatches(key: Uint8Array, token: ParsedToken, storedHash: s
   const actual = Buffer.from(hashSecret(key, token), "hex");
   const expected = Buffer.from(storedHash, "hex");
   // Length differs only for a corrupt record; timingSafeEqual needs equal lengths.
+  return expected.length === actual.length && timingSafeEqual(actual, expected);
+}
+
+/** The record fields a token's grant rests on: whom it is for, where and when it works. */
+type SealedFields = Pick<
+  TokenRecord,
+  "id" | "environment" | "scope" | "owner" | "labels" | "notBefore" | "expiresAt" | "createdAt"
+>;
+
+function sealOf(key: Uint8Array, r: SealedFields): string {
+  const labels = Object.entries(r.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const fields = [
+    r.id,
+    r.environment,
+    r.scope,
+    r.owner,
+    labels,
+    r.notBefore,
+    r.expiresAt,
+    r.createdAt,
+  ];
+  return createHmac("sha256", keyObject(key))
+    .update(`tokenscope record v1\0${JSON.stringify(fields)}`)
+    .digest("hex");
+}
+
+/**
+ * The record with its seal: a keyed MAC over the fields that never change after issue. Without
+ * the installation key, whoever can write the store cannot point a token at another scope, give it
+ * other labels, or stretch its lifetime.
+ */
+export function sealRecord<T extends SealedFields>(
+  key: Uint8Array,
+  record: T,
+): T & { seal: string } {
+  return { ...record, seal: sealOf(key, record) };
+}
+
+export function sealMatches(key: Uint8Array, record: SealedFields & { seal?: string }): boolean {
+  if (record.seal === undefined) return false;
+  const actual = Buffer.from(sealOf(key, record), "hex");
+  const expected = Buffer.from(record.seal, "hex");
   return expected.length === actual.length && timingSafeEqual(actual, expected);
 }

@@ -14,7 +14,7 @@ const REQUIRED_STRINGS = [
   "createdBy",
 ];
 const REQUIRED_NUMBERS = ["createdAt", "notBefore", "expiresAt"];
-const OPTIONAL_STRINGS = ["replacedBy", "replaces", "lastSource"];
+const OPTIONAL_STRINGS = ["replacedBy", "replaces", "lastSource", "seal"];
 const OPTIONAL_NUMBERS = ["revokedAt", "graceUntil", "lastUsedAt"];
 
 export class RecordDecodeError extends Error {

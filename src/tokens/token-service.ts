@@ -1,7 +1,7 @@
 // Token lifecycle (SPEC §3): issue, rotate, revoke. The CLI is a thin shell over this.
 import { randomBytes } from "node:crypto";
 import { formatDuration } from "../domain/duration.ts";
-import { generateToken, hashSecret, isValidTokenId } from "../domain/token.ts";
+import { generateToken, hashSecret, sealRecord, isValidTokenId } from "../domain/token.ts";
 import { rotatedOut, tokenState, type TokenRecord } from "../domain/token-record.ts";
 import type { CompiledScope } from "../domain/scope-types.ts";
 import { isLabelKey } from "../domain/route-match.ts";
@@ -85,7 +85,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     }
     const now = deps.clock();
     const { token, parsed } = generateToken(deps.environment, deps.randomBytes);
-    const record: TokenRecord = {
+    const record: TokenRecord = sealRecord(deps.hmacKey, {
       id: parsed.id,
       hash: hashSecret(deps.hmacKey, parsed),
       scope: scope.key,
@@ -98,7 +98,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       notBefore: now,
       expiresAt: now + ttl,
       ...(rotation ? { replaces: rotation.old.id } : {}),
-    };
+    });
     if (rotation) {
       const graceMs = rotation.graceMs ?? scope.tokenPolicy.rotationGraceMs;
       await store.rotate(rotatedOut(rotation.old, record.id, now, graceMs), record);

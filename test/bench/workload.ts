@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatToken, hashSecret, type ParsedToken } from "../../src/domain/token.ts";
+import { formatToken, hashSecret, sealRecord, type ParsedToken } from "../../src/domain/token.ts";
 import { randomBase62 } from "../../src/domain/base62.ts";
 import type { TokenRecord } from "../../src/domain/token-record.ts";
 import { buildCheckRequest, type CheckRequestParams } from "../../src/envoy/check-request.ts";
@@ -56,7 +56,7 @@ export function tokenString(t: ParsedToken): string {
 
 function recordOf(key: Uint8Array, i: number, now: number, revoked: boolean): TokenRecord {
   const t = benchToken(i);
-  return {
+  return sealRecord(key, {
     id: t.id,
     hash: hashSecret(key, t),
     scope: `${NAMESPACE}/${scopeName(i)}`,
@@ -69,7 +69,7 @@ function recordOf(key: Uint8Array, i: number, now: number, revoked: boolean): To
     notBefore: now - HOUR,
     expiresAt: now + 24 * HOUR,
     ...(revoked ? { revokedAt: now - 60_000 } : {}),
-  };
+  });
 }
 
 function resp(args: string[]): string {

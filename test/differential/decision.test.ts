@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createCheckService } from "../../src/check/check-service.ts";
 import { compileTokenScope } from "../../src/domain/scope.ts";
-import { hashSecret } from "../../src/domain/token.ts";
+import { hashSecret, sealRecord } from "../../src/domain/token.ts";
 import { buildCheckRequest } from "../../src/envoy/check-request.ts";
 import { fromCheckRequest } from "../../src/envoy/from-check-request.ts";
 import { authorizationService } from "../../src/envoy/protos.ts";
@@ -295,16 +295,18 @@ describe("the decision agrees with an independent model of SPEC §4", () => {
     const hmacKey = new Uint8Array(32).fill(7);
     for (const r of records) {
       const { secret, ...times } = r;
-      await store.create({
-        ...times,
-        hash: hashSecret(hmacKey, { environment: "prod", id: r.id, secret }),
-        owner: "owner",
-        environment: "prod",
-        labels: {},
-        description: "",
-        createdAt: T0 - 3 * HOUR,
-        createdBy: "test",
-      });
+      await store.create(
+        sealRecord(hmacKey, {
+          ...times,
+          hash: hashSecret(hmacKey, { environment: "prod", id: r.id, secret }),
+          owner: "owner",
+          environment: "prod",
+          labels: {},
+          description: "",
+          createdAt: T0 - 3 * HOUR,
+          createdBy: "test",
+        }),
+      );
     }
     const services = [undefined, "prod"].map((serverNamespace) => ({
       world: {

@@ -229,13 +229,14 @@ async function clusterAsServer(): Promise<RedisServer> {
     // A raw reply from one node would show only that node's keys: not a view of the cluster.
     reply: () => Promise.reject(new Error("raw replies need a single redis-server")),
     command: (...args) => {
-      const r = spawnSync("redis-cli", ["-c", "-p", String(port), "--no-raw", ...args], {
+      const r = spawnSync("redis-cli", ["-c", "-p", String(port), "--raw", ...args], {
         encoding: "utf8",
       });
-      const out = r.stdout.trim();
-      if (out.startsWith("(error)")) return Promise.reject(new Error(out));
-      if (out === "(nil)") return Promise.resolve(null);
-      return Promise.resolve(out.replace(/^\(integer\) /, "").replace(/^"(.*)"$/s, "$1"));
+      const out = r.stdout.replace(/\n$/, "");
+      if (r.status !== 0 || /^(ERR|WRONGTYPE|MOVED|CROSSSLOT)\b/.test(out)) {
+        return Promise.reject(new Error(out || r.stderr));
+      }
+      return Promise.resolve(out === "" ? null : out);
     },
   };
 }

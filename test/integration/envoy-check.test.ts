@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { formatToken, hashSecret } from "../../src/domain/token.ts";
+import { formatToken, hashSecret, sealRecord } from "../../src/domain/token.ts";
 import { buildCheckRequest, type CheckRequestParams } from "../../src/envoy/check-request.ts";
 import { CLUSTER_MODE, startRedis, type RedisServer } from "../harness/redis.ts";
 import { openServerBackends, startTestServer, type TestServer } from "../harness/server.ts";
@@ -97,20 +97,22 @@ before(async () => {
   const raw = async (id: string, patch: Record<string, unknown>) => {
     const secret = "S".repeat(32);
     const parsed = { environment: "prod", id, secret };
-    await backends.store.create({
-      id,
-      hash: hashSecret(backends.hmacKey, parsed),
-      scope: "prod/reports-read",
-      owner: "test",
-      environment: "prod",
-      labels: {},
-      description: "",
-      createdAt: now - 1000,
-      createdBy: "test",
-      notBefore: now - 1000,
-      expiresAt: now + 3_600_000,
-      ...patch,
-    });
+    await backends.store.create(
+      sealRecord(backends.hmacKey, {
+        id,
+        hash: hashSecret(backends.hmacKey, parsed),
+        scope: "prod/reports-read",
+        owner: "test",
+        environment: "prod",
+        labels: {},
+        description: "",
+        createdAt: now - 1000,
+        createdBy: "test",
+        notBefore: now - 1000,
+        expiresAt: now + 3_600_000,
+        ...patch,
+      }),
+    );
     return formatToken("prod", id, secret);
   };
   tokens.expired = await raw("Expired00001", { notBefore: now - 7200_000, expiresAt: now - 1 });
@@ -319,6 +321,28 @@ describe("Envoy ext_authz Check, every reason of SPEC §4", () => {
       (await client.check(req({ token: next.token }))).status?.code,
       0,
       "new token still works",
+    );
+  });
+
+  it("a record re-pointed at a prod scope by whoever can write Redis is denied unknown_token", async () => {
+    // Issued for staging, never checked (so no replica has it cached), then rewritten in Redis
+    // without the installation key, as a stolen Redis password would allow.
+    const issued = await backends.tokens.issue({
+      scope: "staging/reports-read",
+      owner: "mallory",
+      labels: {},
+      createdBy: "test",
+    });
+    const prefix = (server.args.find((a) => a.startsWith("--redis-prefix=")) ?? "").slice(15);
+    const key = `${prefix}token:${issued.record.id}`;
+    const stored = JSON.parse((await redis.command("GET", key)) ?? "{}") as Record<string, unknown>;
+    assert.equal(stored.scope, "staging/reports-read");
+    await redis.command("SET", key, JSON.stringify({ ...stored, scope: "prod/reports-read" }));
+    assertDenied(
+      await client.check(req({ token: issued.token })),
+      "unknown_token",
+      401,
+      "UNAUTHENTICATED",
     );
   });
 

@@ -2,7 +2,7 @@
 // upstream, running the README's config (deploy/examples/nginx/tokenscope.conf) on loopback.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { formatToken, hashSecret } from "../../src/domain/token.ts";
+import { formatToken, hashSecret, sealRecord } from "../../src/domain/token.ts";
 import { startNginx, type NginxServer } from "../harness/nginx.ts";
 import { rawRequest, type RawResponse } from "../harness/raw-http.ts";
 import { startRedis, type RedisServer, CLUSTER_MODE } from "../harness/redis.ts";
@@ -25,19 +25,21 @@ async function issue(scope: string, labels: Record<string, string> = {}) {
 async function rawLabelledToken(id: string, labels: Record<string, string>): Promise<string> {
   const now = Date.now();
   const secret = "S".repeat(32);
-  await backends.store.create({
-    id,
-    hash: hashSecret(backends.hmacKey, { environment: "prod", id, secret }),
-    scope: "prod/tenant-data",
-    owner: "test",
-    environment: "prod",
-    labels,
-    description: "",
-    createdAt: now - 1000,
-    createdBy: "test",
-    notBefore: now - 1000,
-    expiresAt: now + 3_600_000,
-  });
+  await backends.store.create(
+    sealRecord(backends.hmacKey, {
+      id,
+      hash: hashSecret(backends.hmacKey, { environment: "prod", id, secret }),
+      scope: "prod/tenant-data",
+      owner: "test",
+      environment: "prod",
+      labels,
+      description: "",
+      createdAt: now - 1000,
+      createdBy: "test",
+      notBefore: now - 1000,
+      expiresAt: now + 3_600_000,
+    }),
+  );
   return formatToken("prod", id, secret);
 }
 

@@ -9,7 +9,13 @@ import {
 } from "../../src/domain/decide.ts";
 import { compileTokenScope } from "../../src/domain/scope.ts";
 import { DEFAULT_MAX_TTL_MS, type ScopeEntry } from "../../src/domain/scope-types.ts";
-import { formatToken, hashSecret, parseToken, type ParsedToken } from "../../src/domain/token.ts";
+import {
+  formatToken,
+  hashSecret,
+  parseToken,
+  sealRecord,
+  type ParsedToken,
+} from "../../src/domain/token.ts";
 import type { TokenRecord } from "../../src/domain/token-record.ts";
 import { resolveNamespace } from "../../src/domain/namespace.ts";
 
@@ -50,7 +56,7 @@ function compiled(spec: Record<string, unknown> = {}): ScopeEntry {
 const token: ParsedToken = { environment: "prod", id: "AbCdEfGhIjKl", secret: "s".repeat(32) };
 const bearer = `Bearer ${formatToken(token.environment, token.id, token.secret)}`;
 
-const record: TokenRecord = {
+const record: TokenRecord = sealRecord(KEY, {
   id: token.id,
   hash: hashSecret(KEY, token),
   scope: "prod/reports-read",
@@ -62,7 +68,7 @@ const record: TokenRecord = {
   createdBy: "test",
   notBefore: T0,
   expiresAt: T0 + 24 * HOUR,
-};
+});
 
 const allowedInput: DecisionInput = {
   token,
@@ -129,6 +135,21 @@ describe("the decision, in SPEC order", () => {
       "store_unavailable",
     ],
     ["no record is unknown_token", { lookup: { found: false } }, "unknown_token"],
+    [
+      "a record pointed at another scope without the key is unknown_token",
+      { lookup: { found: true, record: { ...record, scope: "prod/payments-admin" } } },
+      "unknown_token",
+    ],
+    [
+      "a record whose lifetime was stretched without the key is unknown_token",
+      { lookup: { found: true, record: { ...record, expiresAt: record.expiresAt + HOUR } } },
+      "unknown_token",
+    ],
+    [
+      "a record without a seal is unknown_token",
+      { lookup: { found: true, record: { ...record, seal: undefined } } },
+      "unknown_token",
+    ],
     [
       "a wrong secret is unknown_token",
       { token: { ...token, secret: "t".repeat(32) } },
@@ -308,6 +329,7 @@ describe("destination namespace", () => {
   }
 });
 
+/** The record with `patch`, sealed again as token issue would have sealed it. */
 function found(patch: Partial<TokenRecord>): RecordLookup {
-  return { found: true, record: { ...record, ...patch } };
+  return { found: true, record: sealRecord(KEY, { ...record, ...patch }) };
 }
