@@ -1,17 +1,8 @@
 // `tokenscope audit [--token ID] [--scope NS/NAME] [--since 1h] [-o json]`: the lifecycle events
 // (issue, rotate, revoke) kept in the token store's audit journal, oldest first.
-import { openBackends } from "../backends.ts";
-import {
-  STORE_FLAGS,
-  UsageError,
-  durationFlag,
-  parseFlags,
-  storeConfig,
-  CLI_REDIS_DEADLINE,
-  stringFlag,
-} from "../config.ts";
+import { jsonOutput, openCliStore } from "./cli-store.ts";
+import { STORE_FLAGS, UsageError, durationFlag, parseFlags, stringFlag } from "../config.ts";
 import { isValidTokenId } from "../domain/token.ts";
-import { createLogger } from "../observability/logger.ts";
 import type { LifecycleEvent } from "../store/token-store.ts";
 
 const AUDIT_FLAGS = {
@@ -27,10 +18,7 @@ export const AUDIT_USAGE = "audit [--token ID] [--scope NS/NAME] [--since 1h] [-
 export async function runAudit(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseFlags(argv, AUDIT_FLAGS, env);
   if (positionals.length > 0) throw new UsageError(`usage: tokenscope ${AUDIT_USAGE}`);
-  const output = stringFlag(values, "output");
-  if (output !== undefined && output !== "json" && output !== "text") {
-    throw new UsageError(`-o: "${output}" is not a supported output (json, text)`);
-  }
+  const json = jsonOutput(values);
   const tokenId = stringFlag(values, "token");
   if (tokenId !== undefined && !isValidTokenId(tokenId)) {
     throw new UsageError(`--token: "${tokenId}" is not a token id (12 base62 characters)`);
@@ -44,9 +32,7 @@ export async function runAudit(argv: readonly string[], env: NodeJS.ProcessEnv):
     stringFlag(values, "since") === undefined
       ? undefined
       : now - durationFlag(values, "since", "0");
-  const config = storeConfig(values, env, { redisDeadline: CLI_REDIS_DEADLINE });
-  const logger = createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel });
-  const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
+  const { backends } = await openCliStore(values, env);
   try {
     const events = await backends.store.events({
       ...(tokenId === undefined ? {} : { tokenId }),
@@ -54,9 +40,7 @@ export async function runAudit(argv: readonly string[], env: NodeJS.ProcessEnv):
       ...(since === undefined ? {} : { since }),
     });
     process.stdout.write(
-      output === "json"
-        ? JSON.stringify(events.map(eventJson), null, 2) + "\n"
-        : eventTable(events) + "\n",
+      json ? JSON.stringify(events.map(eventJson), null, 2) + "\n" : eventTable(events) + "\n",
     );
     return 0;
   } finally {

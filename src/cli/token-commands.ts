@@ -1,17 +1,14 @@
 // `tokenscope token issue|rotate|revoke|list|inspect` — thin: parse flags, call the token service, print.
+import { jsonOutput, openCliStore } from "./cli-store.ts";
 import { userInfo } from "node:os";
-import { openBackends } from "../backends.ts";
 import {
   STORE_FLAGS,
   UsageError,
   durationFlag,
   parseFlags,
-  storeConfig,
-  CLI_REDIS_DEADLINE,
   stringFlag,
   type Values,
 } from "../config.ts";
-import { createLogger } from "../observability/logger.ts";
 import { tokenServiceFor, type TokenService } from "../tokens/token-service.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
 import type { TokenStore } from "../store/token-store.ts";
@@ -59,21 +56,15 @@ export async function runToken(argv: readonly string[], env: NodeJS.ProcessEnv):
   const run = sub === undefined ? undefined : SUBCOMMANDS[sub];
   if (!run) throw new UsageError(`token: expected one of ${Object.keys(SUBCOMMANDS).join(", ")}`);
   const { values, positionals } = parseFlags(rest, TOKEN_FLAGS, env);
-  const output = stringFlag(values, "output");
-  if (output !== undefined && output !== "json" && output !== "text") {
-    throw new UsageError(`-o: "${output}" is not a supported output (json, text)`);
-  }
-  const config = storeConfig(values, env, { redisDeadline: CLI_REDIS_DEADLINE });
-  // The CLI's own diagnostics (scope problems, audit lines) go to stderr; results to stdout.
-  const logger = createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel });
-  const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
+  const json = jsonOutput(values);
+  const { config, logger, backends } = await openCliStore(values, env);
   try {
     const service = tokenServiceFor(backends, config.environment, logger);
     await run({
       service,
       store: backends.store,
       scopes: backends.scopes,
-      json: output === "json",
+      json,
       values,
       args: positionals,
       clock: Date.now,

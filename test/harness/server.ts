@@ -3,7 +3,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serveConfig } from "../../src/config.ts";
+import { CLI_REDIS_DEADLINE, serveConfig } from "../../src/config.ts";
+import { parseDuration } from "../../src/domain/duration.ts";
 import { serve, type RunningServer } from "../../src/main.ts";
 import { createLogger, type Logger } from "../../src/observability/logger.ts";
 import { openBackends } from "../../src/backends.ts";
@@ -62,8 +63,11 @@ export async function startTestServer(opts: {
 /** A second connection to the server's store and scopes, as the CLI would open them. */
 export async function openServerBackends(server: TestServer) {
   const logger = createLogger({ level: "error", write: () => undefined });
-  // The CLI's store deadline (CLI_REDIS_DEADLINE), not the server's: these are operator actions.
-  const config = { ...serveConfig(server.args, {}), redisDeadlineMs: 2000 };
+  // The CLI's store deadline, not the server's: these are operator actions.
+  const config = {
+    ...serveConfig(server.args, {}),
+    redisDeadlineMs: parseDuration(CLI_REDIS_DEADLINE) ?? 2000,
+  };
   const backends = await openBackends(config, logger, { waitForStoreMs: 3000 });
   const tokens = tokenServiceFor(backends, config.environment, logger);
   return { ...backends, tokens, close: () => backends.close() };
