@@ -139,9 +139,18 @@ export function sealRecord<T extends SealedFields>(
   return { ...record, seal: sealOf(key, record) };
 }
 
+/**
+ * Records found valid, by the key that checked them. Records are read-only values, and a cached
+ * one is the same object on every hit: its seal costs one HMAC per cache fill, not per check.
+ */
+const sealChecked = new WeakMap<object, Uint8Array>();
+
 export function sealMatches(key: Uint8Array, record: SealedFields & { seal?: string }): boolean {
+  if (sealChecked.get(record) === key) return true;
   if (record.seal === undefined) return false;
   const actual = Buffer.from(sealOf(key, record), "hex");
   const expected = Buffer.from(record.seal, "hex");
-  return expected.length === actual.length && timingSafeEqual(actual, expected);
+  const valid = expected.length === actual.length && timingSafeEqual(actual, expected);
+  if (valid) sealChecked.set(record, key);
+  return valid;
 }

@@ -8,6 +8,8 @@ import {
   generateToken,
   hashSecret,
   parseToken,
+  sealMatches,
+  sealRecord,
   secretMatches,
 } from "../../src/domain/token.ts";
 import { encodeBase62, randomBase62 } from "../../src/domain/base62.ts";
@@ -109,5 +111,43 @@ describe("token hashing", () => {
 
   it("the hash does not contain the secret", () => {
     assert.ok(!hashSecret(key, parsed).includes(parsed.secret));
+  });
+});
+
+describe("record seals", () => {
+  const key = randomBytes(32);
+  const sealed = sealRecord(key, {
+    id: "AbCdEfGhIjKl",
+    environment: "prod",
+    scope: "staging/reports-read",
+    owner: "alice",
+    labels: { tenant: "acme", region: "eu" },
+    notBefore: 1000,
+    expiresAt: 2000,
+    createdAt: 1000,
+  });
+
+  it("a sealed record matches under its key, again and again", () => {
+    assert.ok(sealMatches(key, sealed));
+    assert.ok(sealMatches(key, sealed), "a checked record stays valid for its key");
+  });
+
+  it("another key never matches, even for a record already checked under the right one", () => {
+    assert.ok(!sealMatches(randomBytes(32), sealed));
+  });
+
+  it("any sealed field changed without the key breaks the seal; label order does not", () => {
+    const edits: Record<string, unknown>[] = [
+      { scope: "prod/reports-read" },
+      { owner: "mallory" },
+      { labels: { tenant: "globex", region: "eu" } },
+      { expiresAt: 3000 },
+      { notBefore: 0 },
+      { id: "ZzCdEfGhIjKl" },
+      { seal: undefined },
+    ];
+    for (const edit of edits)
+      assert.ok(!sealMatches(key, { ...sealed, ...edit }), JSON.stringify(edit));
+    assert.ok(sealMatches(key, { ...sealed, labels: { region: "eu", tenant: "acme" } }));
   });
 });
