@@ -5,6 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createCheckService } from "../../src/check/check-service.ts";
+import { DENY_REASONS } from "../../src/domain/reasons.ts";
 import { compileTokenScope } from "../../src/domain/scope.ts";
 import { hashSecret, sealRecord } from "../../src/domain/token.ts";
 import { buildCheckRequest } from "../../src/envoy/check-request.ts";
@@ -364,23 +365,10 @@ describe("the decision agrees with an independent model of SPEC §4", () => {
     await store.close();
     console.log(`# outcomes: ${JSON.stringify(Object.fromEntries([...outcomes].sort()))}`);
     // The comparison means something only if the cases reach every step of the decision.
-    for (const reason of [
-      "allow",
-      "missing_token",
-      "malformed_token",
-      "environment_mismatch",
-      "unknown_token",
-      "revoked",
-      "rotated",
-      "expired",
-      "not_yet_valid",
-      "scope_not_found",
-      "scope_not_ready",
-      "unknown_namespace",
-      "namespace_mismatch",
-      "source_not_allowed",
-      "route_not_allowed",
-    ]) {
+    // Every reason but the two this world cannot produce: no scope here has a rate limit, and
+    // the store (a file) always answers.
+    const reachable = DENY_REASONS.filter((r) => r !== "rate_limited" && r !== "store_unavailable");
+    for (const reason of ["allow", ...reachable]) {
       assert.ok((outcomes.get(reason) ?? 0) > 0, `no case reached ${reason}`);
     }
     assert.ok(

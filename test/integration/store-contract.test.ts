@@ -448,32 +448,44 @@ describe("file store", () => {
   });
 });
 
+/** The Redis stores one suite opens, closed together; none queues, so each waits to connect. */
+function redisStores(
+  url: () => string,
+  opts: { onError?: (op: string) => void; pingWithinMs: number },
+) {
+  const opened: TokenStore[] = [];
+  return {
+    open: async (
+      prefix: string,
+      retentionMs = HOUR,
+      deadlineMs = 1000,
+      auditMaxEvents?: number,
+    ) => {
+      const s = createRedisStore({
+        url: url(),
+        prefix,
+        retentionMs,
+        deadlineMs,
+        onError: opts.onError,
+        auditMaxEvents,
+      });
+      opened.push(s);
+      await eventually(() => s.ping(), opts.pingWithinMs);
+      return s;
+    },
+    closeAll: async (): Promise<void> => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    },
+  };
+}
+
 describe("redis store", () => {
   let server: RedisServer;
-  const opened: TokenStore[] = [];
   const errors: string[] = [];
-  const open = async (
-    prefix: string,
-    retentionMs = HOUR,
-    deadlineMs = 1000,
-    auditMaxEvents?: number,
-  ) => {
-    const onError = (op: string): void => void errors.push(op);
-    const s = createRedisStore({
-      url: server.url,
-      prefix,
-      retentionMs,
-      deadlineMs,
-      onError,
-      auditMaxEvents,
-    });
-    opened.push(s);
-    await eventually(() => s.ping(), 2000); // no offline queue: wait for the first connection
-    return s;
-  };
-  const closeAll = async (): Promise<void> => {
-    await Promise.all(opened.splice(0).map((s) => s.close()));
-  };
+  const { open, closeAll } = redisStores(() => server.url, {
+    onError: (op) => void errors.push(op),
+    pingWithinMs: 2000,
+  });
   before(async () => {
     server = await startRedis();
   });
@@ -598,22 +610,7 @@ for (const [name, start] of [
 ] as const) {
   describe(`redis store on ${name}`, () => {
     let setup: { url: string; stop(): Promise<void> };
-    const opened: TokenStore[] = [];
-    const open = async (prefix: string, retentionMs = HOUR, auditMaxEvents?: number) => {
-      const s = createRedisStore({
-        url: setup.url,
-        prefix,
-        retentionMs,
-        deadlineMs: 1000,
-        auditMaxEvents,
-      });
-      opened.push(s);
-      await eventually(() => s.ping(), 10_000);
-      return s;
-    };
-    const closeAll = async (): Promise<void> => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-    };
+    const { open, closeAll } = redisStores(() => setup.url, { pingWithinMs: 10_000 });
     before(async () => {
       setup = await start();
     });
@@ -628,7 +625,7 @@ for (const [name, start] of [
         return Promise.resolve({
           now: () => Date.now(),
           elapse: (ms) => sleep(ms),
-          open: (o) => open(prefix, o?.retentionMs, o?.auditMaxEvents),
+          open: (o) => open(prefix, o?.retentionMs, 1000, o?.auditMaxEvents),
           cleanup: closeAll,
         });
       });
