@@ -2,7 +2,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { CheckService } from "../check/check-service.ts";
-import { fromCheckRequest } from "./from-check-request.ts";
+import { checkViewOf, type CheckView } from "./from-check-request.ts";
+import { readCheckRequestFields } from "./check-request-wire.ts";
 import { toCheckResponse } from "./to-check-response.ts";
 import { EncodedResponses } from "./encoded-responses.ts";
 import { authorizationService } from "./protos.ts";
@@ -13,32 +14,32 @@ export const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** Stands in for a request whose bytes are not a CheckRequest: it carries no readable token. */
-const UNDECODABLE = Object.freeze({});
+const UNDECODABLE: CheckView = Object.freeze(checkViewOf({ headerMapUsed: false }));
 
 /**
- * grpc-js answers an undecodable message with INTERNAL, which an Envoy set to
- * failure_mode_allow would let through. Decode failures become an empty request instead, so
- * the answer is an explicit deny (missing_token) like any other request without a token.
+ * Check's message is read straight into the view a decision needs (check-request-wire.ts), not
+ * decoded whole. grpc-js answers an undecodable message with INTERNAL, which an Envoy set to
+ * failure_mode_allow would let through: unreadable bytes become an empty request instead, so the
+ * answer is an explicit deny (missing_token) like any other request without a token.
  */
-function tolerantDecoding(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [name, method] of Object.entries(service)) {
-    const decode = method.requestDeserialize;
-    const encode = method.responseSerialize;
-    out[name] = {
-      ...method,
+function checkReading(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const check = service.Check;
+  if (check === undefined) throw new Error("the Authorization service has no Check");
+  const encode = check.responseSerialize;
+  return {
+    Check: {
+      ...check,
       // A response already encoded (EncodedResponses) goes out as it is.
       responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : encode(value)),
-      requestDeserialize: (bytes: Buffer) => {
+      requestDeserialize: (bytes: Buffer): CheckView => {
         try {
-          return decode(bytes) as unknown;
+          return checkViewOf(readCheckRequestFields(bytes));
         } catch {
           return UNDECODABLE;
         }
       },
-    };
-  }
-  return out;
+    },
+  };
 }
 
 export interface GrpcServer {
@@ -67,13 +68,13 @@ export async function startGrpcServer(opts: {
     [AUTHORIZATION_SERVICE]: "NOT_SERVING",
   });
   health.addToServer(server);
-  const service = tolerantDecoding(authorizationService());
-  const encodeResponse = service.Check?.responseSerialize;
-  if (encodeResponse === undefined) throw new Error("the Authorization service has no Check");
+  const service = checkReading(authorizationService());
+  const encodeResponse = (service.Check as grpc.MethodDefinition<unknown, unknown>)
+    .responseSerialize;
   const responses = new EncodedResponses((response) => encodeResponse(response));
   server.addService(service, {
-    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      opts.check(fromCheckRequest(call.request)).then(
+    Check(call: grpc.ServerUnaryCall<CheckView, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      opts.check(call.request).then(
         (result) => {
           callback(null, responses.for(result.decision));
         },

@@ -1,0 +1,421 @@
+// A CheckRequest read straight from its protobuf bytes, keeping only the fields a decision needs
+// (RequestFields). Decoding the whole message with proto-loader builds an object for every header,
+// peer label, metadata entry and TLS field Envoy sends, then copies it once more (toObject); here
+// everything else is skipped by its length, and of the headers only the wanted names are decoded.
+//
+// It reads exactly what protobufjs reads for a well-formed message, field for field: a later
+// occurrence of a string or a message field replaces the earlier one (protobufjs replaces rather
+// than merges sub-messages), map entries default to "" and a later key wins, strings are UTF-8
+// with replacement characters, raw_value is Latin-1 (test/unit/check-request-wire.test.ts
+// compares the two on random and hostile messages). A field whose wire type is not its declared
+// type, and anything else malformed, throws WireError, which the server answers with a deny
+// (protobufjs would read such a field as its declared type anyway).
+import {
+  isWantedHeader,
+  WANTED_HEADERS,
+  type RequestFields,
+  type WantedHeader,
+} from "./from-check-request.ts";
+import { extAuthzPackageDefinition } from "./protos.ts";
+
+export class WireError extends Error {
+  override readonly name = "WireError";
+}
+
+const VARINT = 0;
+const FIXED64 = 1;
+const LENGTH_DELIMITED = 2;
+const FIXED32 = 5;
+
+/** Wanted header names as bytes, for comparing a `headers` map key without decoding it. */
+const WANTED_BYTES = WANTED_HEADERS.map((name) => ({ name, bytes: Buffer.from(name, "latin1") }));
+/** A header_map key longer than this cannot lowercase to a wanted name (not decoded). */
+const MAX_WANTED_KEY_BYTES = 3 * Math.max(...WANTED_HEADERS.map((n) => n.length));
+const NAMESPACE_KEY = Buffer.from("namespace", "latin1");
+
+/** Field number → a bit per wire type its declared type may arrive in, for one message type. */
+type WireTypes = readonly number[];
+
+interface FieldDescriptor {
+  number: number;
+  type: string;
+  label: string;
+}
+interface MessageDescriptor {
+  name: string;
+  field: FieldDescriptor[];
+  nestedType?: MessageDescriptor[];
+}
+
+const SCALAR_WIRE_TYPE: Record<string, number> = {
+  TYPE_DOUBLE: FIXED64,
+  TYPE_FIXED64: FIXED64,
+  TYPE_SFIXED64: FIXED64,
+  TYPE_FLOAT: FIXED32,
+  TYPE_FIXED32: FIXED32,
+  TYPE_SFIXED32: FIXED32,
+};
+
+function wireTypeBits(field: FieldDescriptor): number {
+  if (field.type === "TYPE_STRING" || field.type === "TYPE_BYTES" || field.type === "TYPE_MESSAGE")
+    return 1 << LENGTH_DELIMITED;
+  const scalar = 1 << (SCALAR_WIRE_TYPE[field.type] ?? VARINT);
+  // A repeated number may come packed (one length-delimited run) or one by one.
+  return field.label === "LABEL_REPEATED" ? scalar | (1 << LENGTH_DELIMITED) : scalar;
+}
+
+/** The declared wire types of a message of Envoy's protos, by full name (nested types too). */
+function schema(fullName: string): WireTypes {
+  const definitions = extAuthzPackageDefinition() as Record<string, { type?: MessageDescriptor }>;
+  const parts = fullName.split(".");
+  for (let cut = parts.length; cut > 0; cut--) {
+    let message = definitions[parts.slice(0, cut).join(".")]?.type;
+    for (const nested of parts.slice(cut)) {
+      message = message?.nestedType?.find((m) => m.name === nested);
+    }
+    if (message?.field !== undefined) {
+      // Undeclared numbers take any wire type: protobufjs skips them by the one they carry.
+      const bits = new Array<number>(1 + Math.max(...message.field.map((f) => f.number)));
+      bits.fill(ANY_WIRE_TYPE);
+      for (const f of message.field) bits[f.number] = wireTypeBits(f);
+      return bits;
+    }
+  }
+  throw new Error(`${fullName} not found in Envoy's protos`);
+}
+
+const ANY_WIRE_TYPE = 0xff;
+/** map<string, string> entries: key 1, value 2. */
+const ENTRY: WireTypes = [ANY_WIRE_TYPE, 1 << LENGTH_DELIMITED, 1 << LENGTH_DELIMITED];
+const CHECK_REQUEST = schema("envoy.service.auth.v3.CheckRequest");
+const ATTRIBUTE_CONTEXT = schema("envoy.service.auth.v3.AttributeContext");
+const PEER = schema("envoy.service.auth.v3.AttributeContext.Peer");
+const ADDRESS = schema("envoy.config.core.v3.Address");
+const SOCKET_ADDRESS = schema("envoy.config.core.v3.SocketAddress");
+const REQUEST = schema("envoy.service.auth.v3.AttributeContext.Request");
+const HTTP_REQUEST = schema("envoy.service.auth.v3.AttributeContext.HttpRequest");
+const HEADER_MAP = schema("envoy.config.core.v3.HeaderMap");
+const HEADER_VALUE = schema("envoy.config.core.v3.HeaderValue");
+
+/** Node's Buffer has these without argument checks; protobufjs reads strings with them too. */
+interface SliceableBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+
+/** A cursor over a message's bytes. Every read is bounded by the end of the enclosing message. */
+class Reader {
+  pos = 0;
+  /** The wire type of the field `field()` read last. */
+  wireType = 0;
+  readonly buf: SliceableBuffer;
+
+  constructor(buf: Buffer) {
+    this.buf = buf as SliceableBuffer;
+  }
+
+  /**
+   * A varint's low 32 bits, read as protobufjs reads tags and lengths: after a fifth byte that
+   * still continues, the next five bytes are passed over unread.
+   */
+  uint32(end: number): number {
+    let value = 0;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= end) throw new WireError("truncated varint");
+      const b = this.buf[this.pos++] as number;
+      value |= (b & 0x7f) << (7 * i);
+      if (b < 0x80) return value >>> 0;
+    }
+    this.advance(5, end);
+    return value >>> 0;
+  }
+
+  /**
+   * The next field's number; its wire type must be one its declared type arrives in (protobufjs
+   * would read it as the declared type anyway: such bytes are refused rather than guessed at).
+   */
+  field(end: number, declared: WireTypes): number {
+    const tag = this.uint32(end);
+    const number = tag >>> 3;
+    this.wireType = tag & 7;
+    if ((((declared[number] ?? ANY_WIRE_TYPE) >> this.wireType) & 1) === 0) {
+      throw new WireError(`field ${number} arrived as wire type ${this.wireType}`);
+    }
+    return number;
+  }
+
+  /** The end of a length-delimited field that starts here; it must lie within `end`. */
+  lengthEnd(end: number): number {
+    const length = this.uint32(end);
+    if (length > end - this.pos) throw new WireError("length beyond the enclosing message");
+    return this.pos + length;
+  }
+
+  string(end: number): string {
+    const stop = this.lengthEnd(end);
+    const s = this.buf.utf8Slice(this.pos, stop);
+    this.pos = stop;
+    return s;
+  }
+
+  /** Passes over the field `field()` read last. */
+  skip(end: number): void {
+    switch (this.wireType) {
+      case VARINT:
+        // Any length, as protobufjs skips it: up to the first byte without the continuation bit.
+        do {
+          if (this.pos >= end) throw new WireError("truncated varint");
+        } while ((this.buf[this.pos++] as number) >= 0x80);
+        return;
+      case FIXED64:
+        this.advance(8, end);
+        return;
+      case LENGTH_DELIMITED:
+        this.pos = this.lengthEnd(end);
+        return;
+      case FIXED32:
+        this.advance(4, end);
+        return;
+      default:
+        // Groups (3, 4) are long deprecated and never sent by Envoy; 6 and 7 do not exist.
+        throw new WireError(`wire type ${this.wireType} not accepted`);
+    }
+  }
+
+  advance(n: number, end: number): void {
+    if (end - this.pos < n) throw new WireError("truncated fixed-width field");
+    this.pos += n;
+  }
+}
+
+function wantedKey(buf: Buffer, start: number, end: number): WantedHeader | undefined {
+  const length = end - start;
+  for (const w of WANTED_BYTES) {
+    if (w.bytes.length === length && w.bytes.compare(buf, start, end) === 0) return w.name;
+  }
+  return undefined;
+}
+
+/** A `headers` map entry (key 1, value 2, both "" when absent): kept when its key is wanted. */
+function readHeadersEntry(r: Reader, end: number, out: RequestFields): void {
+  const stop = r.lengthEnd(end);
+  let name: WantedHeader | undefined;
+  let valueStart = 0;
+  let valueEnd = 0;
+  while (r.pos < stop) {
+    const n = r.field(stop, ENTRY);
+    if (n === 1 || n === 2) {
+      const fieldEnd = r.lengthEnd(stop);
+      if (n === 1) name = wantedKey(r.buf, r.pos, fieldEnd);
+      else {
+        valueStart = r.pos;
+        valueEnd = fieldEnd;
+      }
+      r.pos = fieldEnd;
+    } else r.skip(stop);
+  }
+  const headers = (out.headers ??= {});
+  if (name !== undefined) headers[name] = r.buf.utf8Slice(valueStart, valueEnd);
+}
+
+/** A `context_extensions` entry: only the value under "namespace" is read. */
+function readExtensionsEntry(r: Reader, end: number, out: RequestFields): void {
+  const stop = r.lengthEnd(end);
+  let isNamespace = false;
+  let valueStart = 0;
+  let valueEnd = 0;
+  while (r.pos < stop) {
+    const n = r.field(stop, ENTRY);
+    if (n === 1 || n === 2) {
+      const fieldEnd = r.lengthEnd(stop);
+      if (n === 1) {
+        isNamespace =
+          fieldEnd - r.pos === NAMESPACE_KEY.length &&
+          NAMESPACE_KEY.compare(r.buf, r.pos, fieldEnd) === 0;
+      } else {
+        valueStart = r.pos;
+        valueEnd = fieldEnd;
+      }
+      r.pos = fieldEnd;
+    } else r.skip(stop);
+  }
+  if (isNamespace) out.contextNamespace = r.buf.utf8Slice(valueStart, valueEnd);
+}
+
+/** One HeaderValue of header_map: kept when its key, lowercased, is a wanted name. */
+function readHeaderValue(r: Reader, end: number, out: RequestFields): void {
+  const stop = r.lengthEnd(end);
+  let keyStart = -1;
+  let keyEnd = -1;
+  let valueStart = 0;
+  let valueEnd = 0;
+  let rawStart = 0;
+  let rawEnd = 0;
+  while (r.pos < stop) {
+    const n = r.field(stop, HEADER_VALUE);
+    if (n >= 1 && n <= 3) {
+      const fieldEnd = r.lengthEnd(stop);
+      if (n === 1) {
+        keyStart = r.pos;
+        keyEnd = fieldEnd;
+      } else if (n === 2) {
+        valueStart = r.pos;
+        valueEnd = fieldEnd;
+      } else {
+        rawStart = r.pos;
+        rawEnd = fieldEnd;
+      }
+      r.pos = fieldEnd;
+    } else r.skip(stop);
+  }
+  if (keyStart < 0 || keyEnd - keyStart > MAX_WANTED_KEY_BYTES) return;
+  const name = r.buf.utf8Slice(keyStart, keyEnd).toLowerCase();
+  if (!isWantedHeader(name)) return;
+  (out.headerMap ??= []).push({
+    name,
+    value:
+      rawEnd > rawStart
+        ? r.buf.latin1Slice(rawStart, rawEnd)
+        : r.buf.utf8Slice(valueStart, valueEnd),
+  });
+}
+
+/** HeaderMap { repeated HeaderValue headers = 1; }, replacing an earlier header_map. */
+function readHeaderMap(r: Reader, end: number, out: RequestFields): void {
+  const stop = r.lengthEnd(end);
+  out.headerMapUsed = false;
+  out.headerMap = undefined;
+  while (r.pos < stop) {
+    if (r.field(stop, HEADER_MAP) === 1) {
+      out.headerMapUsed = true;
+      readHeaderValue(r, stop, out);
+    } else r.skip(stop);
+  }
+}
+
+/** HttpRequest (attribute_context.proto): id 1, method 2, headers 3, path 4, host 5, header_map 13. */
+function readHttp(r: Reader, end: number, out: RequestFields): void {
+  while (r.pos < end) {
+    switch (r.field(end, HTTP_REQUEST)) {
+      case 1:
+        out.id = r.string(end);
+        break;
+      case 2:
+        out.method = r.string(end);
+        break;
+      case 3:
+        readHeadersEntry(r, end, out);
+        break;
+      case 4:
+        out.path = r.string(end);
+        break;
+      case 5:
+        out.host = r.string(end);
+        break;
+      case 13:
+        readHeaderMap(r, end, out);
+        break;
+      default:
+        r.skip(end);
+    }
+  }
+}
+
+function resetHttp(out: RequestFields): void {
+  out.id = out.method = out.path = out.host = undefined;
+  out.headers = undefined;
+  out.headerMapUsed = false;
+  out.headerMap = undefined;
+}
+
+/** Request: http 2 (time 1 is skipped); a later `http` replaces an earlier one. */
+function readRequest(r: Reader, end: number, out: RequestFields): void {
+  while (r.pos < end) {
+    if (r.field(end, REQUEST) === 2) {
+      const stop = r.lengthEnd(end);
+      resetHttp(out);
+      readHttp(r, stop, out);
+    } else r.skip(end);
+  }
+}
+
+/** SocketAddress: address 2. */
+function readSocketAddress(r: Reader, end: number): string | undefined {
+  let address: string | undefined;
+  while (r.pos < end) {
+    if (r.field(end, SOCKET_ADDRESS) === 2) address = r.string(end);
+    else r.skip(end);
+  }
+  return address;
+}
+
+/** Address: socket_address 1 (pipe and internal addresses have no IP: skipped). */
+function readAddress(r: Reader, end: number): string | undefined {
+  let address: string | undefined;
+  while (r.pos < end) {
+    if (r.field(end, ADDRESS) === 1) address = readSocketAddress(r, r.lengthEnd(end));
+    else r.skip(end);
+  }
+  return address;
+}
+
+interface PeerFields {
+  address: string | undefined;
+  principal: string | undefined;
+}
+
+/** Peer: address 1, principal 4. */
+function readPeer(r: Reader, end: number): PeerFields {
+  const peer: PeerFields = { address: undefined, principal: undefined };
+  while (r.pos < end) {
+    const n = r.field(end, PEER);
+    if (n === 1) peer.address = readAddress(r, r.lengthEnd(end));
+    else if (n === 4) peer.principal = r.string(end);
+    else r.skip(end);
+  }
+  return peer;
+}
+
+/** AttributeContext: source 1, destination 2, request 4, context_extensions 10. */
+function readAttributes(r: Reader, end: number, out: RequestFields): void {
+  while (r.pos < end) {
+    switch (r.field(end, ATTRIBUTE_CONTEXT)) {
+      case 1: {
+        const peer = readPeer(r, r.lengthEnd(end));
+        out.sourceAddress = peer.address;
+        out.sourcePrincipal = peer.principal;
+        break;
+      }
+      case 2:
+        out.destinationPrincipal = readPeer(r, r.lengthEnd(end)).principal;
+        break;
+      case 4: {
+        const stop = r.lengthEnd(end);
+        resetHttp(out);
+        readRequest(r, stop, out);
+        break;
+      }
+      case 10:
+        readExtensionsEntry(r, end, out);
+        break;
+      default:
+        r.skip(end);
+    }
+  }
+}
+
+/** CheckRequest bytes → the fields a decision reads. Throws WireError on malformed bytes. */
+export function readCheckRequestFields(bytes: Buffer): RequestFields {
+  const r = new Reader(bytes);
+  const end = bytes.length;
+  let out: RequestFields = { headerMapUsed: false };
+  while (r.pos < end) {
+    if (r.field(end, CHECK_REQUEST) === 1) {
+      const stop = r.lengthEnd(end);
+      // A second `attributes` replaces the first, as in protobufjs.
+      out = { headerMapUsed: false };
+      readAttributes(r, stop, out);
+    } else r.skip(end);
+  }
+  return out;
+}
