@@ -78,7 +78,7 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
   }
 
   return async (view) => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const namespace = resolveNamespace({
       serverNamespace: deps.serverNamespace,
       ...view.namespaceSources,
@@ -94,7 +94,7 @@ export function createCheckService(deps: CheckServiceDeps): CheckService {
     // can reach us) must not be able to mint a metric series per made-up namespace.
     const nsLabel =
       namespace === undefined || deps.scopes.hasNamespace(namespace) ? namespace : "_other";
-    deps.metrics.recordCheck(decision, nsLabel, Number(process.hrtime.bigint() - started) / 1e9);
+    deps.metrics.recordCheck(decision, nsLabel, (performance.now() - started) / 1e3);
     if (decision.token !== undefined) {
       deps.usage?.seen(decision.token.id, deps.clock(), usageSource(view.source));
     }

@@ -14,7 +14,7 @@ export interface UsageRecorderOptions {
 
 export class UsageRecorder {
   readonly #opts: UsageRecorderOptions;
-  #pending = new Map<string, TokenUsage>();
+  #pending = new Map<string, { id: string; at: number; source: string }>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -25,7 +25,14 @@ export class UsageRecorder {
   /** Called on the request path: a map write, nothing else. */
   seen(id: string, at: number, source: string | undefined): void {
     const max = this.#opts.maxPending ?? 100_000;
-    if (this.#pending.size >= max && !this.#pending.has(id)) return;
+    const pending = this.#pending.get(id);
+    if (pending !== undefined) {
+      // A busy token: the entry waiting for the next flush is brought up to date in place.
+      pending.at = at;
+      pending.source = source ?? "";
+      return;
+    }
+    if (this.#pending.size >= max) return;
     this.#pending.set(id, { id, at, source: source ?? "" });
   }
 
