@@ -1,7 +1,7 @@
 // lastUsedAt / lastSource (SPEC §3), written back off the request path: a Check only notes the
 // use in memory; a timer writes the latest use of each token in one batch per interval, so each
 // token gets at most one store write per interval (10 s by default) however busy it is.
-import type { TokenStore, TokenUsage } from "../store/token-store.ts";
+import type { TokenStore } from "../store/token-store.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export interface UsageRecorderOptions {
