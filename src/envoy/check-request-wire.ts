@@ -7,9 +7,11 @@
 // occurrence of a string or a message field replaces the earlier one (protobufjs replaces rather
 // than merges sub-messages), map entries default to "" and a later key wins, strings are UTF-8
 // with replacement characters, raw_value is Latin-1 (test/unit/check-request-wire.test.ts
-// compares the two on random and hostile messages). A field whose wire type is not its declared
-// type, and anything else malformed, throws WireError, which the server answers with a deny
-// (protobufjs would read such a field as its declared type anyway).
+// compares the two on random, hostile and hand-written messages). A field whose wire type is not
+// its declared type, a varint protobufjs would read to another length, and anything else
+// malformed in what it walks throws WireError, which the server answers with a deny. The content
+// of a field no decision reads (metadata, TLS, timestamps) is skipped by its length unchecked:
+// garbage inside it is not refused, as protobufjs would, but cannot change what is read.
 import {
   isWantedHeader,
   WANTED_HEADERS,
@@ -56,12 +58,19 @@ const SCALAR_WIRE_TYPE: Record<string, number> = {
   TYPE_SFIXED32: FIXED32,
 };
 
+/** Besides the wire type bits: how protobufjs reads a declared varint field (see Reader.skip). */
+const VARINT_32 = 1 << 8;
+const VARINT_64 = 1 << 9;
+const LONG_VARINTS = new Set(["TYPE_INT64", "TYPE_UINT64", "TYPE_SINT64"]);
+
 function wireTypeBits(field: FieldDescriptor): number {
   if (field.type === "TYPE_STRING" || field.type === "TYPE_BYTES" || field.type === "TYPE_MESSAGE")
     return 1 << LENGTH_DELIMITED;
-  const scalar = 1 << (SCALAR_WIRE_TYPE[field.type] ?? VARINT);
+  const wireType = SCALAR_WIRE_TYPE[field.type] ?? VARINT;
+  let bits = 1 << wireType;
+  if (wireType === VARINT) bits |= LONG_VARINTS.has(field.type) ? VARINT_64 : VARINT_32;
   // A repeated number may come packed (one length-delimited run) or one by one.
-  return field.label === "LABEL_REPEATED" ? scalar | (1 << LENGTH_DELIMITED) : scalar;
+  return field.label === "LABEL_REPEATED" ? bits | (1 << LENGTH_DELIMITED) : bits;
 }
 
 /** The declared wire types of a message of Envoy's protos, by full name (nested types too). */
@@ -106,8 +115,9 @@ interface SliceableBuffer extends Buffer {
 /** A cursor over a message's bytes. Every read is bounded by the end of the enclosing message. */
 class Reader {
   pos = 0;
-  /** The wire type of the field `field()` read last. */
+  /** The wire type of the field `field()` read last, and what its message declares for it. */
   wireType = 0;
+  declared = 0;
   readonly buf: SliceableBuffer;
 
   constructor(buf: Buffer) {
@@ -138,7 +148,8 @@ class Reader {
     const tag = this.uint32(end);
     const number = tag >>> 3;
     this.wireType = tag & 7;
-    if ((((declared[number] ?? ANY_WIRE_TYPE) >> this.wireType) & 1) === 0) {
+    this.declared = declared[number] ?? ANY_WIRE_TYPE;
+    if (((this.declared >> this.wireType) & 1) === 0) {
       throw new WireError(`field ${number} arrived as wire type ${this.wireType}`);
     }
     return number;
@@ -161,12 +172,22 @@ class Reader {
   /** Passes over the field `field()` read last. */
   skip(end: number): void {
     switch (this.wireType) {
-      case VARINT:
-        // Any length, as protobufjs skips it: up to the first byte without the continuation bit.
+      case VARINT: {
+        // Up to the first byte without the continuation bit, as protobufjs skips an undeclared
+        // varint. A declared one it reads by its type, and a 32-bit read takes 5 bytes, or 10
+        // when the fifth continues: any other length would leave the two readers at different
+        // places, so it is refused (canonical encodings are 1–5 bytes, or 10 for a negative).
+        const start = this.pos;
         do {
           if (this.pos >= end) throw new WireError("truncated varint");
         } while ((this.buf[this.pos++] as number) >= 0x80);
+        const length = this.pos - start;
+        if ((this.declared & (VARINT_32 | VARINT_64)) !== 0 && length > 10)
+          throw new WireError("varint longer than 10 bytes");
+        if ((this.declared & VARINT_32) !== 0 && length > 5 && length !== 10)
+          throw new WireError(`a ${length}-byte varint in a 32-bit field`);
         return;
+      }
       case FIXED64:
         this.advance(8, end);
         return;

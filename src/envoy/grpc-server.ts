@@ -13,9 +13,6 @@ export const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
 /** Envoy's own default max request headers is 60 KiB; leave room for a few more. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
-/** Stands in for a request whose bytes are not a CheckRequest: it carries no readable token. */
-const UNDECODABLE: CheckView = Object.freeze(checkViewOf({ headerMapUsed: false }));
-
 /**
  * Check's message is read straight into the view a decision needs (check-request-wire.ts), not
  * decoded whole. grpc-js answers an undecodable message with INTERNAL, which an Envoy set to
@@ -35,7 +32,8 @@ function checkReading(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
         try {
           return checkViewOf(readCheckRequestFields(bytes));
         } catch {
-          return UNDECODABLE;
+          // Bytes that are not a CheckRequest carry no readable token: an empty request.
+          return checkViewOf({ headerMapUsed: false });
         }
       },
     },
