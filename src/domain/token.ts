@@ -1,5 +1,5 @@
 import type { TokenRecord } from "./token-record.ts";
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { encodeBase62, isBase62, randomBase62 } from "./base62.ts";
 
@@ -102,6 +102,33 @@ export function secretMatches(key: Uint8Array, token: ParsedToken, storedHash: s
   const expected = Buffer.from(storedHash, "hex");
   // Length differs only for a corrupt record; timingSafeEqual needs equal lengths.
   return expected.length === actual.length && timingSafeEqual(actual, expected);
+}
+
+/**
+ * Records whose secret passed the keyed hash, by the key that checked them, with an unkeyed
+ * SHA-256 of what passed. A cached record is the same object on every hit, so the next check of
+ * the same token compares one SHA-256 (about 1 µs) instead of computing the HMAC and decoding the
+ * stored hex (about 2.5 µs). The digest is of a random 190-bit secret: it cannot be reversed, and
+ * it lives only as long as the record object it is attached to.
+ */
+const secretChecked = new WeakMap<object, { key: Uint8Array; digest: Buffer }>();
+
+function secretDigest(token: ParsedToken): Buffer {
+  return hash("sha256", `${token.environment}\0${token.id}\0${token.secret}`, "buffer");
+}
+
+/** secretMatches for a record object, remembering a secret that passed (see secretChecked). */
+export function recordSecretMatches(
+  key: Uint8Array,
+  token: ParsedToken,
+  record: { readonly hash: string },
+): boolean {
+  const known = secretChecked.get(record);
+  // Any other secret takes the full keyed check, so the answer is always that check's answer.
+  if (known?.key === key && timingSafeEqual(secretDigest(token), known.digest)) return true;
+  const valid = secretMatches(key, token, record.hash);
+  if (valid) secretChecked.set(record, { key, digest: secretDigest(token) });
+  return valid;
 }
 
 /** The record fields a token's grant rests on: whom it is for, where and when it works. */

@@ -10,6 +10,7 @@ import {
   parseToken,
   sealMatches,
   sealRecord,
+  recordSecretMatches,
   secretMatches,
 } from "../../src/domain/token.ts";
 import { encodeBase62, randomBase62 } from "../../src/domain/base62.ts";
@@ -101,6 +102,21 @@ describe("token hashing", () => {
     const stored = hashSecret(key, parsed);
     assert.equal(secretMatches(key, { ...parsed, id: "000000000000" }, stored), false);
     assert.equal(secretMatches(key, { ...parsed, environment: "staging" }, stored), false);
+  });
+
+  it("a record's remembered secret answers exactly as the keyed hash does", () => {
+    const record = { hash: hashSecret(key, parsed) };
+    const wrong = { ...parsed, secret: "x".repeat(32) };
+    assert.equal(recordSecretMatches(key, wrong, record), false, "wrong secret, nothing known");
+    assert.equal(recordSecretMatches(key, parsed, record), true, "first check: keyed hash");
+    assert.equal(recordSecretMatches(key, parsed, record), true, "second check: remembered");
+    assert.equal(recordSecretMatches(key, wrong, record), false, "wrong secret, one known");
+    assert.equal(recordSecretMatches(key, { ...parsed, id: "000000000000" }, record), false);
+    assert.equal(recordSecretMatches(key, { ...parsed, environment: "staging" }, record), false);
+    // Another key, or another record object with a tampered hash, is checked in full again.
+    assert.equal(recordSecretMatches(otherKey, parsed, record), false);
+    assert.equal(recordSecretMatches(key, parsed, { hash: hashSecret(otherKey, parsed) }), false);
+    assert.equal(recordSecretMatches(key, parsed, record), true);
   });
 
   it("a corrupt stored hash never matches", () => {
