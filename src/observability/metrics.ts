@@ -60,18 +60,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ["op"] as const,
     registers: [registry],
   });
-  const cacheLookups = new Counter({
-    name: "tokenscope_cache_lookups_total",
-    help: "Token record lookups by the in-process cache: hit, miss, negative_hit, or bypass (cache off or its invalidation feed down).",
-    labelNames: ["result"] as const,
-    registers: [registry],
-  });
-  // Children resolved once: a lookup is on the hot path, a label-object hash per call is not.
-  const cacheLookupChildren = {
-    hit: cacheLookups.labels("hit"),
-    miss: cacheLookups.labels("miss"),
-    negative_hit: cacheLookups.labels("negative_hit"),
-    bypass: cacheLookups.labels("bypass"),
+  // On every Check as well (see hot-families.ts).
+  const cacheLookups = new HotCounter(
+    "tokenscope_cache_lookups_total",
+    "Token record lookups by the in-process cache: hit, miss, negative_hit, or bypass (cache off or its invalidation feed down).",
+    ["result"],
+  );
+  registry.registerMetric(
+    cacheLookups.member as unknown as Parameters<Registry["registerMetric"]>[0],
+  );
+  const cacheLookupValues = {
+    hit: ["hit"],
+    miss: ["miss"],
+    negative_hit: ["negative_hit"],
+    bypass: ["bypass"],
   };
   const kubeWatchRestarts = new Counter({
     name: "tokenscope_kube_watch_restarts_total",
@@ -107,7 +109,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       storeErrors.inc({ op });
     },
     cacheLookup(result) {
-      cacheLookupChildren[result].inc();
+      cacheLookups.inc(cacheLookupValues[result]);
     },
     kubeWatchRestart(reason) {
       kubeWatchRestarts.inc({ reason });
