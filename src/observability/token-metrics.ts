@@ -41,6 +41,8 @@ interface Tracked {
   lastSeen: number;
   /** decision|reason|scope|owner → series */
   readonly series: Map<string, Series>;
+  /** The series counted last: a token's checks mostly repeat one outcome. */
+  last?: Series;
 }
 
 /** Prometheus text format: backslash, double quote and newline are escaped in label values. */
@@ -86,19 +88,33 @@ export class TokenSeries {
     }
     const target = tracked ?? this.#overflow;
     target.lastSeen = now;
-    const key = `${check.decision}|${check.reason}|${check.scope}|${check.owner}`;
+    const last = target.last;
+    if (
+      last !== undefined &&
+      last.labels.decision === check.decision &&
+      last.labels.reason === check.reason &&
+      last.labels.scope === check.scope &&
+      (tracked === undefined || last.labels.owner === check.owner)
+    ) {
+      last.value++;
+      return;
+    }
+    // Under _overflow the owner is not a label: ids of different owners share one series.
+    const owner = tracked === undefined ? "" : check.owner;
+    const key = `${check.decision}|${check.reason}|${check.scope}|${owner}`;
     let series = target.series.get(key);
     if (series === undefined) {
       series = seriesOf({
         token_id: tracked === undefined ? OVERFLOW_TOKEN_ID : check.id,
         scope: check.scope,
         // Owners are free text: under _overflow they would bring back the unbounded cardinality.
-        owner: tracked === undefined ? "" : check.owner,
+        owner,
         decision: check.decision,
         reason: check.reason,
       });
       target.series.set(key, series);
     }
+    target.last = series;
     series.value++;
   }
 
@@ -135,6 +151,7 @@ export class TokenSeries {
   reset(): void {
     this.#tracked.clear();
     this.#overflow.series.clear();
+    this.#overflow.last = undefined;
   }
 
   #sweepEveryMs(): number {

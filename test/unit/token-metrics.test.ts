@@ -63,6 +63,24 @@ describe("per-token metrics", () => {
       overflow.every(([l]) => l.includes('owner=""')),
       "no owners under _overflow",
     );
+    // Owners differ per token here: they must share the one owner-less series, not repeat it
+    // (Prometheus refuses a scrape with the same series twice).
+    const labelSets = overflow.map(([l]) => l);
+    assert.equal(new Set(labelSets).size, labelSets.length, "no series twice");
+    assert.equal(overflow.length, 2, "one series per decision and reason");
+  });
+
+  it("counts every check of a token whose outcome changes back and forth", async () => {
+    const m = setup(5, 60 * MINUTE);
+    const t = token(1);
+    for (let i = 0; i < 10; i++) {
+      m.record(allow(t));
+      if (i % 3 === 0) m.record(deny("route_not_allowed", t, "prod"));
+    }
+    const values = Object.fromEntries(
+      (await m.series()).map(([l, v]) => [/reason="(\w+)"/.exec(l)?.[1], v]),
+    );
+    assert.deepEqual(values, { ok: 10, route_not_allowed: 4 });
   });
 
   it("removes every label set of an idle token and gives its slot to a new one", async () => {
