@@ -77,7 +77,7 @@ describe("per-token metrics", () => {
       m.record(allow(t));
       if (i % 3 === 0) m.record(deny("route_not_allowed", t, "prod"));
     }
-    const values = Object.fromEntries(
+    const values: Record<string, number> = Object.fromEntries(
       (await m.series()).map(([l, v]) => [/reason="(\w+)"/.exec(l)?.[1], v]),
     );
     assert.deepEqual(values, { ok: 10, route_not_allowed: 4 });
