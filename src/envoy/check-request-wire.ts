@@ -30,7 +30,10 @@ const LENGTH_DELIMITED = 2;
 const FIXED32 = 5;
 
 /** Wanted header names as bytes, for comparing a `headers` map key without decoding it. */
-const WANTED_BYTES = WANTED_HEADERS.map((name) => ({ name, bytes: Buffer.from(name, "latin1") }));
+const WANTED_BYTES = WANTED_HEADERS.map((name) => ({
+  name,
+  bytes: [...Buffer.from(name, "latin1")],
+}));
 /** A header_map key longer than this cannot lowercase to a wanted name (not decoded). */
 const MAX_WANTED_KEY_BYTES = 3 * Math.max(...WANTED_HEADERS.map((n) => n.length));
 const NAMESPACE_KEY = Buffer.from("namespace", "latin1");
@@ -209,25 +212,34 @@ class Reader {
   }
 }
 
-function wantedKey(buf: Buffer, start: number, end: number): WantedHeader | undefined {
+/** The index in WANTED_HEADERS of the name these bytes spell exactly, or -1. */
+function wantedIndex(buf: Buffer, start: number, end: number): number {
   const length = end - start;
-  for (const w of WANTED_BYTES) {
-    if (w.bytes.length === length && w.bytes.compare(buf, start, end) === 0) return w.name;
+  // Short keys compared byte by byte in JS: cheaper than a call into Buffer.compare each.
+  next: for (let w = 0; w < WANTED_BYTES.length; w++) {
+    const bytes = (WANTED_BYTES[w] as (typeof WANTED_BYTES)[number]).bytes;
+    if (bytes.length !== length) continue;
+    for (let i = 0; i < length; i++) if (bytes[i] !== buf[start + i]) continue next;
+    return w;
   }
-  return undefined;
+  return -1;
 }
 
-/** A `headers` map entry (key 1, value 2, both "" when absent): kept when its key is wanted. */
-function readHeadersEntry(r: Reader, end: number, out: RequestFields): void {
+/**
+ * A `headers` map entry (key 1, value 2, both "" when absent). A wanted key's value is only
+ * located here ([start, end) in `spans`, a later entry replacing an earlier one); readHttp decodes
+ * the values the view will read once the whole HttpRequest has been seen.
+ */
+function readHeadersEntry(r: Reader, end: number, spans: Int32Array): void {
   const stop = r.lengthEnd(end);
-  let name: WantedHeader | undefined;
+  let wanted = -1;
   let valueStart = 0;
   let valueEnd = 0;
   while (r.pos < stop) {
     const n = r.field(stop, ENTRY);
     if (n === 1 || n === 2) {
       const fieldEnd = r.lengthEnd(stop);
-      if (n === 1) name = wantedKey(r.buf, r.pos, fieldEnd);
+      if (n === 1) wanted = wantedIndex(r.buf, r.pos, fieldEnd);
       else {
         valueStart = r.pos;
         valueEnd = fieldEnd;
@@ -235,8 +247,30 @@ function readHeadersEntry(r: Reader, end: number, out: RequestFields): void {
       r.pos = fieldEnd;
     } else r.skip(stop);
   }
-  const headers = (out.headers ??= {});
-  if (name !== undefined) headers[name] = r.buf.utf8Slice(valueStart, valueEnd);
+  if (wanted >= 0) {
+    spans[2 * wanted] = valueStart;
+    spans[2 * wanted + 1] = valueEnd;
+  }
+}
+
+/**
+ * Whether the view reads this header of the `headers` map (see checkViewOf): authorization
+ * always; the others only as a fallback for an HttpRequest field that is absent or empty.
+ */
+function headerRead(name: WantedHeader, out: RequestFields): boolean {
+  switch (name) {
+    case "authorization":
+      return true;
+    case ":authority":
+    case "host":
+      return !out.host;
+    case ":path":
+      return !out.path;
+    case ":method":
+      return !out.method;
+    case "x-request-id":
+      return !out.id;
+  }
 }
 
 /** A `context_extensions` entry: only the value under "namespace" is read. */
@@ -316,6 +350,8 @@ function readHeaderMap(r: Reader, end: number, out: RequestFields): void {
 
 /** HttpRequest (attribute_context.proto): id 1, method 2, headers 3, path 4, host 5, header_map 13. */
 function readHttp(r: Reader, end: number, out: RequestFields): void {
+  // [start, end) of each wanted header's value in the `headers` map, -1 when absent.
+  const spans = new Int32Array(2 * WANTED_HEADERS.length).fill(-1);
   while (r.pos < end) {
     switch (r.field(end, HTTP_REQUEST)) {
       case 1:
@@ -325,7 +361,7 @@ function readHttp(r: Reader, end: number, out: RequestFields): void {
         out.method = r.string(end);
         break;
       case 3:
-        readHeadersEntry(r, end, out);
+        readHeadersEntry(r, end, spans);
         break;
       case 4:
         out.path = r.string(end);
@@ -340,6 +376,11 @@ function readHttp(r: Reader, end: number, out: RequestFields): void {
         r.skip(end);
     }
   }
+  WANTED_HEADERS.forEach((name, w) => {
+    const start = spans[2 * w] as number;
+    if (start < 0 || !headerRead(name, out)) return;
+    (out.headers ??= {})[name] = r.buf.utf8Slice(start, spans[2 * w + 1] as number);
+  });
 }
 
 function resetHttp(out: RequestFields): void {
