@@ -285,13 +285,11 @@ describe("reading CheckRequest bytes for a decision", () => {
     assert.deepEqual(view.authorization, [`Bearer ${TOKEN}`]);
   });
 
-  it("corrupt and random bytes: whatever the narrow reader accepts, it reads as proto-loader", () => {
-    const rng = seededRng(SEED + 2);
+  /** Reads `cases` messages both ways; equal views wherever both accept. Counts each outcome. */
+  function compareOnBytes(label: string, seed: number, cases: number, next: () => Buffer) {
     const counts = { both: 0, neither: 0, onlyProtoLoader: 0, onlyWire: 0 };
-    for (let i = 0; i < 20_000; i++) {
-      const bytes = chance(rng, 0.8)
-        ? corrupt(rng, encode(hostileCheckRequest(rng, "prod", [TOKEN])))
-        : randomBytes(rng, int(rng, 200));
+    for (let i = 0; i < cases; i++) {
+      const bytes = next();
       const wire = tryRead(viaWire, bytes);
       const full = tryRead(viaProtoLoader, bytes);
       if (wire instanceof Error) {
@@ -301,36 +299,33 @@ describe("reading CheckRequest bytes for a decision", () => {
         counts.onlyWire++;
       } else {
         counts.both++;
-        assert.deepEqual(wire, full, `seed ${SEED + 2} case ${i}`);
+        assert.deepEqual(wire, full, `seed ${seed} case ${i}: ${bytes.toString("hex")}`);
       }
     }
-    process.stdout.write(`# corrupt bytes, seed ${SEED + 2}: ${JSON.stringify(counts)}\n`);
+    process.stdout.write(`# ${label}, seed ${seed}: ${JSON.stringify(counts)}\n`);
+    return counts;
+  }
+
+  it("corrupt and random bytes: whatever the narrow reader accepts, it reads as proto-loader", () => {
+    const rng = seededRng(SEED + 2);
+    const counts = compareOnBytes("corrupt bytes", SEED + 2, 20_000, () =>
+      chance(rng, 0.8)
+        ? corrupt(rng, encode(hostileCheckRequest(rng, "prod", [TOKEN])))
+        : randomBytes(rng, int(rng, 200)),
+    );
     assert.ok(counts.both > 1000 && counts.neither > 1000, JSON.stringify(counts));
   });
 
   it("messages written byte by byte read the same wherever both readers accept them", () => {
     const rng = seededRng(SEED + 3);
     const message = wireWriter(rng);
-    const counts = { both: 0, neither: 0, onlyProtoLoader: 0, onlyWire: 0 };
-    for (let i = 0; i < 20_000; i++) {
-      let bytes = message();
-      if (chance(rng, 0.2) && bytes.length > 0) {
-        bytes = Buffer.from(bytes);
-        bytes[int(rng, bytes.length)] = int(rng, 256);
-      }
-      const wire = tryRead(viaWire, bytes);
-      const full = tryRead(viaProtoLoader, bytes);
-      if (wire instanceof Error) {
-        assert.ok(wire instanceof WireError, `unexpected ${wire.name}: ${wire.message}`);
-        counts[full instanceof Error ? "neither" : "onlyProtoLoader"]++;
-      } else if (full instanceof Error) {
-        counts.onlyWire++;
-      } else {
-        counts.both++;
-        assert.deepEqual(wire, full, `seed ${SEED + 3} case ${i}: ${bytes.toString("hex")}`);
-      }
-    }
-    process.stdout.write(`# written byte by byte, seed ${SEED + 3}: ${JSON.stringify(counts)}\n`);
+    const counts = compareOnBytes("written byte by byte", SEED + 3, 20_000, () => {
+      const bytes = message();
+      if (chance(rng, 0.8) || bytes.length === 0) return bytes;
+      const flipped = Buffer.from(bytes);
+      flipped[int(rng, flipped.length)] = int(rng, 256);
+      return flipped;
+    });
     assert.ok(counts.both > 10_000, JSON.stringify(counts));
   });
 
