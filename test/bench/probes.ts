@@ -131,6 +131,8 @@ export async function measureHotTokenRss(opts: {
   serveArgs: string[];
   tokens: number;
   root?: string;
+  /** Runs after the second pass, before the target stops (memory.ts: a heap snapshot). */
+  afterPasses?: (target: Target) => Promise<void>;
 }) {
   const target = await startTokenscope({
     name: "hot",
@@ -165,11 +167,14 @@ export async function measureHotTokenRss(opts: {
     await pass();
     const after = await scrape(target);
     client.close();
+    const rssMB = rssBytes(target.pid) / 2 ** 20;
+    const heapMB = await heapSpacesMB(target);
+    await opts.afterPasses?.(target);
     return {
       tokens: opts.tokens,
       idleMB,
-      rssMB: rssBytes(target.pid) / 2 ** 20,
-      heapMB: await heapSpacesMB(target),
+      rssMB,
+      heapMB,
       secondPassHits: (after["cache:hit"] ?? 0) - (before["cache:hit"] ?? 0),
       secondPassCounts: delta(after, before),
       storeUnavailableRetries: unavailable,
