@@ -2,7 +2,9 @@
 // process with N distinct hot tokens), repeated, with V8's heap spaces; and, with --snapshot DIR,
 // a heap snapshot of the loaded process (summarise it with test/bench/heap-summary.ts).
 // Flags: --tokens N (hot tokens, 100000), --rounds N (3; the median is printed),
-// --node-options "..." (NODE_OPTIONS for the server, e.g. a young-generation size), --snapshot DIR.
+// --variant 'NAME=FLAGS' (repeatable: each variant is probed in turn, every round; FLAGS are node
+// and V8 flags for the server, e.g. --variant default= --variant semi8=--max-semi-space-size=8),
+// --snapshot DIR.
 import { mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,7 +21,7 @@ const { values } = parseArgs({
   options: {
     tokens: { type: "string", default: "100000" },
     rounds: { type: "string", default: "3" },
-    "node-options": { type: "string" },
+    variant: { type: "string", multiple: true },
     snapshot: { type: "string" },
   },
 });
@@ -40,7 +42,6 @@ async function snapshot(target: Target, into: string): Promise<void> {
 
 async function main(): Promise<void> {
   const redis = await startRedis();
-  const savedNodeOptions = process.env.NODE_OPTIONS;
   try {
     const keyFile = writeHmacKey(dir);
     const scopes = writeScopes(join(dir, "scopes"));
@@ -58,41 +59,47 @@ async function main(): Promise<void> {
       `--scopes=${scopes}`,
     ];
     const snapshotDir = values.snapshot === undefined ? undefined : resolve(values.snapshot);
-    const nodeOptions = [
-      values["node-options"] ?? "",
-      snapshotDir === undefined
-        ? ""
-        : `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}`,
-    ]
-      .join(" ")
-      .trim();
     if (snapshotDir !== undefined) mkdirSync(snapshotDir, { recursive: true });
-    // The server is spawned with this process's environment.
-    if (nodeOptions !== "") process.env.NODE_OPTIONS = nodeOptions;
-    log(`# memory probe: ${TOKENS} hot tokens, NODE_OPTIONS="${nodeOptions}"`);
-    const runs = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const hot = await measureHotTokenRss({
-        dir,
-        serveArgs,
-        tokens: TOKENS,
-        afterPasses:
-          snapshotDir === undefined || round > 0
-            ? undefined
-            : (target) => snapshot(target, snapshotDir),
-      });
-      runs.push(hot);
-      log(
-        `RSS with ${hot.tokens} distinct hot tokens: ${hot.rssMB.toFixed(0)} MB (idle ${hot.idleMB.toFixed(0)} MB; cache hits on the second pass ${hot.secondPassHits}/${hot.tokens}) heap MB ${JSON.stringify(hot.heapMB)}`,
-      );
-    }
-    const sorted = runs.map((r) => r.rssMB).sort((a, b) => a - b);
+    const variants = (values.variant ?? ["default="]).map((v) => {
+      const eq = v.indexOf("=");
+      return eq < 0 ? { name: v, options: "" } : { name: v.slice(0, eq), options: v.slice(eq + 1) };
+    });
     log(
-      `median RSS over ${ROUNDS}: ${(sorted[Math.floor((ROUNDS - 1) / 2)] ?? NaN).toFixed(0)} MB`,
+      `# memory probe: ${TOKENS} hot tokens, ${ROUNDS} round(s) of ${variants.length} variant(s)`,
     );
+    const runs = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const variant of variants) {
+        const snapshotHere = snapshotDir !== undefined && round === 0;
+        const nodeArgs = [
+          ...variant.options.split(" "),
+          ...(snapshotHere
+            ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`]
+            : []),
+        ].filter((a) => a !== "");
+        const hot = await measureHotTokenRss({
+          dir,
+          serveArgs,
+          tokens: TOKENS,
+          nodeArgs,
+          afterPasses: snapshotHere ? (target) => snapshot(target, snapshotDir) : undefined,
+        });
+        runs.get(variant.name)?.push(hot.rssMB);
+        const heap = Object.entries(hot.heapMB)
+          .filter(([k, v]) => v > 0 && /^(new|old|large_object):/.test(k))
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ");
+        log(
+          `${variant.name} (${nodeArgs.join(" ")}): RSS with ${hot.tokens} distinct hot tokens ${hot.rssMB.toFixed(0)} MB, peak ${hot.peakRssMB.toFixed(0)} MB (idle ${hot.idleMB.toFixed(0)} MB; cache hits on the second pass ${hot.secondPassHits}/${hot.tokens}; heap MB ${heap})`,
+        );
+      }
+    }
+    for (const [name, rss] of runs) {
+      const sorted = [...rss].sort((a, b) => a - b);
+      const median = sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
+      log(`${name}: median RSS ${median.toFixed(0)} MB over ${rss.length} run(s)`);
+    }
   } finally {
-    if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
-    else process.env.NODE_OPTIONS = savedNodeOptions;
     await redis.stop();
   }
 }

@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { createCheckClient, type CheckClient } from "../../src/envoy/check-client.ts";
 import { createRedisStore } from "../../src/store/redis-store.ts";
-import { rssBytes } from "./procs.ts";
+import { peakRssBytes, rssBytes } from "./procs.ts";
 import { delta, scrape, startTokenscope, type Target } from "./targets.ts";
 import { allowedRequest, benchToken, deniedRequest, DENY_REASONS, PREFIX } from "./workload.ts";
 
@@ -133,11 +133,13 @@ export async function measureHotTokenRss(opts: {
   root?: string;
   /** Runs after the second pass, before the target stops (memory.ts: a heap snapshot). */
   afterPasses?: (target: Target) => Promise<void>;
+  nodeArgs?: string[];
 }) {
   const target = await startTokenscope({
     name: "hot",
     dir: opts.dir,
     root: opts.root,
+    nodeArgs: opts.nodeArgs,
     args: [...opts.serveArgs, "--workers=1", "--cache-ttl=60s"],
   });
   try {
@@ -168,12 +170,14 @@ export async function measureHotTokenRss(opts: {
     const after = await scrape(target);
     client.close();
     const rssMB = rssBytes(target.pid) / 2 ** 20;
+    const peakRssMB = peakRssBytes(target.pid) / 2 ** 20;
     const heapMB = await heapSpacesMB(target);
     await opts.afterPasses?.(target);
     return {
       tokens: opts.tokens,
       idleMB,
       rssMB,
+      peakRssMB,
       heapMB,
       secondPassHits: (after["cache:hit"] ?? 0) - (before["cache:hit"] ?? 0),
       secondPassCounts: delta(after, before),
