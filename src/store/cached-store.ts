@@ -178,6 +178,7 @@ export function createCachedStore(
     },
 
     list: (filter) => inner.list(filter),
+    forEachRecord: (visit) => inner.forEachRecord(visit),
     // Rate budgets are shared state of every replica: never cached.
     consumeRate: (key, limit) => inner.consumeRate(key, limit),
     // Usage times and the audit journal do not change a decision: straight through.

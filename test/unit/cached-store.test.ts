@@ -81,6 +81,10 @@ class HeldStore implements TokenStore {
   list(): Promise<TokenRecord[]> {
     return Promise.resolve([...this.records.values()]);
   }
+  forEachRecord(visit: (record: TokenRecord) => void): Promise<void> {
+    this.records.forEach((r) => visit(r));
+    return Promise.resolve();
+  }
   ping(): Promise<void> {
     return Promise.resolve();
   }
