@@ -62,7 +62,7 @@ export function createInventoryMetrics(opts: InventoryOptions): InventoryMetrics
       opts.expiringSoonMs,
     );
     // Page by page: only the counts are kept, never every record at once.
-    await opts.store.forEachRecord(counter.add);
+    await opts.store.forEachRecord((record) => counter.add(record));
     const counts = counter.counts;
     // Reset and refill in one synchronous step: a scrape never sees a half-filled gauge.
     tokens.reset();

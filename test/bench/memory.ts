@@ -86,7 +86,7 @@ async function main(): Promise<void> {
         });
         runs.get(variant.name)?.push(hot.rssMB);
         const heap = Object.entries(hot.heapMB)
-          .filter(([k, v]) => v > 0 && /^(new|old|large_object):/.test(k))
+          .filter(([k, v]) => v > 0 && /^(new|old|large_object):|^external$/.test(k))
           .map(([k, v]) => `${k}=${v}`)
           .join(" ");
         log(

@@ -197,5 +197,7 @@ async function heapSpacesMB(target: Target): Promise<Record<string, number>> {
   )) {
     out[`${m[2] ?? ""}:${m[1] ?? ""}`] = Math.round(Number(m[3]) / 2 ** 20);
   }
+  const external = /^nodejs_external_memory_bytes (\d+)/m.exec(text);
+  if (external) out.external = Math.round(Number(external[1]) / 2 ** 20);
   return out;
 }
