@@ -121,6 +121,8 @@ export interface ServeConfig extends StoreConfig {
   readonly cache: CacheConfig;
   /** gRPC server processes (node:cluster workers); 1 = this process serves by itself. */
   readonly workers: number;
+  /** NODE_OPTIONS as given: the workers' V8 flags defer to the operator's (src/cluster.ts). */
+  readonly nodeOptions: string;
 }
 
 /** The in-process token cache (src/store/cached-store.ts); used with Redis only. */
@@ -314,6 +316,7 @@ export function serveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Se
     webhook: webhookConfig(values, storeConfig(values, env)),
     cache: cacheConfig(values),
     workers: countFlag(values, "workers", defaultWorkers(values, env), 1, 256),
+    nodeOptions: env.NODE_OPTIONS ?? "",
   });
 }
 

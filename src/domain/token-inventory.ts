@@ -22,14 +22,27 @@ export function inventoryState(
   return endsAt - now <= expiringSoonMs ? "expiring_soon" : "active";
 }
 
+export type InventoryCounts = Map<string, Record<InventoryState, number>>;
+
 /** scope → state → count; every state of every scope named in `scopes` or a record is present. */
 export function countInventory(
   records: Iterable<TokenRecord>,
   scopes: Iterable<string>,
   now: number,
   expiringSoonMs: number,
-): Map<string, Record<InventoryState, number>> {
-  const counts = new Map<string, Record<InventoryState, number>>();
+): InventoryCounts {
+  const counter = inventoryCounter(scopes, now, expiringSoonMs);
+  for (const record of records) counter.add(record);
+  return counter.counts;
+}
+
+/** countInventory one record at a time, for records that arrive in pages. */
+export function inventoryCounter(
+  scopes: Iterable<string>,
+  now: number,
+  expiringSoonMs: number,
+): { add(record: TokenRecord): void; readonly counts: InventoryCounts } {
+  const counts: InventoryCounts = new Map();
   const row = (scope: string): Record<InventoryState, number> => {
     let r = counts.get(scope);
     if (r === undefined) {
@@ -39,6 +52,8 @@ export function countInventory(
     return r;
   };
   for (const scope of scopes) row(scope);
-  for (const record of records) row(record.scope)[inventoryState(record, now, expiringSoonMs)]++;
-  return counts;
+  return {
+    add: (record) => row(record.scope)[inventoryState(record, now, expiringSoonMs)]++,
+    counts,
+  };
 }

@@ -2,14 +2,14 @@
 // counted in the background from the store's own listing (Redis: SSCAN over the id index, never
 // KEYS), so a scrape only reads numbers already in memory. Scopes come from the in-memory index.
 import { Gauge, type Registry } from "prom-client";
-import { countInventory, INVENTORY_STATES } from "../domain/token-inventory.ts";
+import { inventoryCounter, INVENTORY_STATES } from "../domain/token-inventory.ts";
 import type { ScopeIndex } from "../scopes/scope-index.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import type { Logger } from "./logger.ts";
 
 export interface InventoryOptions {
   readonly registry: Registry;
-  readonly store: Pick<TokenStore, "list">;
+  readonly store: Pick<TokenStore, "forEachRecord">;
   readonly scopes: ScopeIndex;
   readonly logger: Logger;
   readonly clock: () => number;
@@ -56,13 +56,14 @@ export function createInventoryMetrics(opts: InventoryOptions): InventoryMetrics
   let stopped = false;
 
   async function refresh(): Promise<void> {
-    const records = await opts.store.list();
-    const counts = countInventory(
-      records,
+    const counter = inventoryCounter(
       opts.scopes.list().map((e) => e.key),
       opts.clock(),
       opts.expiringSoonMs,
     );
+    // Page by page: only the counts are kept, never every record at once.
+    await opts.store.forEachRecord((record) => counter.add(record));
+    const counts = counter.counts;
     // Reset and refill in one synchronous step: a scrape never sees a half-filled gauge.
     tokens.reset();
     for (const [scope, row] of counts) {

@@ -62,6 +62,12 @@ export class TokenSeries {
   readonly #tracked = new Map<string, Tracked>();
   readonly #overflow: Tracked = { lastSeen: 0, series: new Map() };
   #nextSweepAt: number;
+  /**
+   * No tracked id can be idle before this: the oldest lastSeen at the last sweep, plus idleMs
+   * (lastSeen only moves forward, so it never comes late). A full table with no idle id would
+   * otherwise be swept, all of it, on every check of an id beyond the cap.
+   */
+  #noneIdleBefore = -Infinity;
 
   constructor(opts: TokenSeriesOptions) {
     if (!(opts.maxTokens >= 1)) throw new Error("maxTokens must be at least 1");
@@ -78,7 +84,11 @@ export class TokenSeries {
     const now = this.#opts.clock();
     if (now >= this.#nextSweepAt) this.sweep(now);
     let tracked = this.#tracked.get(check.id);
-    if (tracked === undefined && this.#tracked.size >= this.#opts.maxTokens) {
+    if (
+      tracked === undefined &&
+      this.#tracked.size >= this.#opts.maxTokens &&
+      now >= this.#noneIdleBefore
+    ) {
       // Full: free the slots of idle ids first, so a burst of new ids never waits for a timer.
       this.sweep(now);
     }
@@ -127,9 +137,13 @@ export class TokenSeries {
   sweep(now: number = this.#opts.clock()): void {
     this.#nextSweepAt = now + this.#sweepEveryMs();
     const idleSince = now - this.#opts.idleMs;
-    for (const [id, tracked] of this.#tracked) {
+    // Ids tracked after this sweep are seen from now on.
+    let oldest = now;
+    this.#tracked.forEach((tracked, id) => {
       if (tracked.lastSeen <= idleSince) this.#tracked.delete(id);
-    }
+      else if (tracked.lastSeen < oldest) oldest = tracked.lastSeen;
+    });
+    this.#noneIdleBefore = oldest + this.#opts.idleMs;
   }
 
   *series(): Generator<Series> {
@@ -152,6 +166,7 @@ export class TokenSeries {
     this.#tracked.clear();
     this.#overflow.series.clear();
     this.#overflow.last = undefined;
+    this.#noneIdleBefore = -Infinity;
   }
 
   #sweepEveryMs(): number {

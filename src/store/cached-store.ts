@@ -10,6 +10,9 @@
 //   evaluated against the clock by decide() on every check, so caching a record is safe for them.
 import type { TokenRecord } from "../domain/token-record.ts";
 import type { TokenStore } from "./token-store.ts";
+import { CachedAbsence, CachedRecord, SharedValues, type CacheEntry } from "./cached-record.ts";
+
+export { approxEntryBytes } from "./cached-record.ts";
 
 export type CacheLookupResult = "hit" | "miss" | "negative_hit" | "bypass";
 
@@ -28,42 +31,16 @@ export interface CacheOptions {
   /** How long "no such token" is remembered; shorter, so a new token is seen quickly. */
   readonly negativeTtlMs: number;
   readonly maxEntries: number;
-  /** Approximate bytes of cached records (see approxRecordBytes). */
+  /** Approximate heap bytes of the cache (see approxEntryBytes in cached-record.ts). */
   readonly maxBytes: number;
   /** Monotonic milliseconds. */
   readonly clock?: () => number;
   readonly onLookup?: (result: CacheLookupResult) => void;
 }
 
-interface Entry {
-  readonly record: TokenRecord | undefined;
-  readonly expiresAt: number;
-  readonly bytes: number;
-}
-
 export interface CachedTokenStore extends TokenStore {
-  /** Entries and approximate bytes held now (for tests and the bench). */
+  /** Entries and their approximate heap bytes now, shared values included (tests, bench). */
   stats(): { entries: number; bytes: number };
-}
-
-/** The Map slot, the entry, the record object and its property slots. */
-const ENTRY_OVERHEAD_BYTES = 256;
-const STRING_OVERHEAD_BYTES = 20;
-
-/**
- * Rough heap cost of one cached record: V8 stores ASCII strings one byte per character, so
- * every string costs its length plus a header; numbers and slots are in the overhead.
- */
-export function approxRecordBytes(id: string, record: TokenRecord | undefined): number {
-  let bytes = ENTRY_OVERHEAD_BYTES + STRING_OVERHEAD_BYTES + id.length;
-  if (record === undefined) return bytes;
-  for (const value of Object.values(record)) {
-    if (typeof value === "string") bytes += STRING_OVERHEAD_BYTES + value.length;
-  }
-  for (const [k, v] of Object.entries(record.labels)) {
-    bytes += 2 * STRING_OVERHEAD_BYTES + k.length + v.length;
-  }
-  return bytes;
 }
 
 export function createCachedStore(
@@ -74,8 +51,10 @@ export function createCachedStore(
   const clock = opts.clock ?? (() => performance.now());
   const onLookup = opts.onLookup ?? (() => undefined);
   // Map iteration order is insertion order: re-inserting on a hit makes the first key the LRU.
-  const entries = new Map<string, Entry>();
+  const entries = new Map<string, CacheEntry>();
   const inflight = new Map<string, Promise<TokenRecord | undefined>>();
+  // Up to a sixteenth of the budget for one copy of each repeated scope, owner and label set.
+  const shared = new SharedValues(Math.floor(opts.maxBytes / 16));
   let bytes = 0;
   // Bumped whenever the whole cache is dropped: a lookup that began before must not fill it.
   let generation = 0;
@@ -85,6 +64,8 @@ export function createCachedStore(
     if (entry !== undefined) {
       entries.delete(id);
       bytes -= entry.bytes;
+      // No record points into the shared table any more: start it afresh.
+      if (entries.size === 0) shared.clear();
     }
   }
 
@@ -98,26 +79,30 @@ export function createCachedStore(
   function dropAll(): void {
     entries.clear();
     inflight.clear();
+    shared.clear();
     bytes = 0;
     generation++;
   }
 
-  function store(id: string, record: TokenRecord | undefined): void {
+  /** Caches what the store answered; returns the record as cached (compact), if it was. */
+  function store(id: string, record: TokenRecord | undefined): CacheEntry | undefined {
     const ttl = record === undefined ? opts.negativeTtlMs : opts.ttlMs;
-    if (ttl <= 0) return;
-    const entry: Entry = {
-      record,
-      expiresAt: clock() + ttl,
-      bytes: approxRecordBytes(id, record),
-    };
+    if (ttl <= 0) return undefined;
     remove(id);
+    // Whole milliseconds: a small integer is stored in place, a fraction in a 16-byte box.
+    const until = Math.floor(clock() + ttl);
+    const entry =
+      record === undefined
+        ? new CachedAbsence(id, until)
+        : new CachedRecord(id, record, shared, until);
     entries.set(id, entry);
     bytes += entry.bytes;
-    while (entries.size > opts.maxEntries || bytes > opts.maxBytes) {
+    while (entries.size > opts.maxEntries || bytes + shared.bytes > opts.maxBytes) {
       const oldest = entries.keys().next();
       if (oldest.done === true) break;
       remove(oldest.value);
     }
+    return entry;
   }
 
   function fetch(id: string): Promise<TokenRecord | undefined> {
@@ -125,7 +110,11 @@ export function createCachedStore(
     const flight = inner.get(id).then((record) => {
       if (inflight.get(id) === flight) {
         inflight.delete(id);
-        if (generation === startedIn && feed.live) store(id, record);
+        if (generation === startedIn && feed.live) {
+          // Everyone who waited gets the cached object: the seal is checked once per object.
+          const entry = store(id, record);
+          if (entry instanceof CachedRecord) return entry.asRecord();
+        }
       }
       return record;
     });
@@ -154,12 +143,16 @@ export function createCachedStore(
       }
       const entry = entries.get(id);
       if (entry !== undefined) {
-        if (entry.expiresAt > clock()) {
+        if (entry.cachedUntil > clock()) {
           // LRU: move to the most recently used end.
           entries.delete(id);
           entries.set(id, entry);
-          onLookup(entry.record === undefined ? "negative_hit" : "hit");
-          return Promise.resolve(entry.record);
+          if (entry instanceof CachedRecord) {
+            onLookup("hit");
+            return Promise.resolve(entry.asRecord());
+          }
+          onLookup("negative_hit");
+          return Promise.resolve(undefined);
         }
         remove(id);
       }
@@ -185,6 +178,7 @@ export function createCachedStore(
     },
 
     list: (filter) => inner.list(filter),
+    forEachRecord: (visit) => inner.forEachRecord(visit),
     // Rate budgets are shared state of every replica: never cached.
     consumeRate: (key, limit) => inner.consumeRate(key, limit),
     // Usage times and the audit journal do not change a decision: straight through.
@@ -193,7 +187,7 @@ export function createCachedStore(
     events: (filter) => inner.events(filter),
     ping: () => inner.ping(),
 
-    stats: () => ({ entries: entries.size, bytes }),
+    stats: () => ({ entries: entries.size, bytes: bytes + shared.bytes }),
 
     /** Closes the feed; the inner store belongs to whoever opened it and is closed by them. */
     async close() {

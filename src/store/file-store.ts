@@ -268,6 +268,11 @@ export async function createFileStore(opts: FileStoreOptions): Promise<TokenStor
         return updated;
       }),
 
+    async forEachRecord(visit) {
+      await fresh("list");
+      for (const r of records.values()) if (retained(r)) visit(r);
+    },
+
     async list(filter) {
       await fresh("list");
       return [...records.values()]

@@ -373,6 +373,15 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       return record;
     },
 
+    async forEachRecord(visit) {
+      let cursor = "0";
+      do {
+        const [next, page] = await run("list", () => listPage(cursor));
+        page.forEach((record) => visit(record));
+        cursor = next;
+      } while (cursor !== "0");
+    },
+
     async list(filter) {
       const records: TokenRecord[] = [];
       let cursor = "0";

@@ -67,6 +67,11 @@ export interface TokenStore {
   /** Every record still retained, optionally filtered. */
   list(filter?: TokenFilter): Promise<TokenRecord[]>;
   /**
+   * Visits every record still retained, in no particular order, a page at a time: never holds
+   * them all at once (the inventory count of a million tokens would otherwise take ~1 GB).
+   */
+  forEachRecord(visit: (record: TokenRecord) => void): Promise<void>;
+  /**
    * Sets lastUsedAt/lastSource on each record that exists and has no later use recorded; never
    * creates a record or changes anything else about it.
    */

@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { createCheckClient, type CheckClient } from "../../src/envoy/check-client.ts";
 import { createRedisStore } from "../../src/store/redis-store.ts";
-import { rssBytes } from "./procs.ts";
+import { peakRssBytes, rssBytes } from "./procs.ts";
 import { delta, scrape, startTokenscope, type Target } from "./targets.ts";
 import { allowedRequest, benchToken, deniedRequest, DENY_REASONS, PREFIX } from "./workload.ts";
 
@@ -131,11 +131,15 @@ export async function measureHotTokenRss(opts: {
   serveArgs: string[];
   tokens: number;
   root?: string;
+  /** Runs after the second pass, before the target stops (memory.ts: a heap snapshot). */
+  afterPasses?: (target: Target) => Promise<void>;
+  nodeArgs?: string[];
 }) {
   const target = await startTokenscope({
     name: "hot",
     dir: opts.dir,
     root: opts.root,
+    nodeArgs: opts.nodeArgs,
     args: [...opts.serveArgs, "--workers=1", "--cache-ttl=60s"],
   });
   try {
@@ -165,11 +169,16 @@ export async function measureHotTokenRss(opts: {
     await pass();
     const after = await scrape(target);
     client.close();
+    const rssMB = rssBytes(target.pid) / 2 ** 20;
+    const peakRssMB = peakRssBytes(target.pid) / 2 ** 20;
+    const heapMB = await heapSpacesMB(target);
+    await opts.afterPasses?.(target);
     return {
       tokens: opts.tokens,
       idleMB,
-      rssMB: rssBytes(target.pid) / 2 ** 20,
-      heapMB: await heapSpacesMB(target),
+      rssMB,
+      peakRssMB,
+      heapMB,
       secondPassHits: (after["cache:hit"] ?? 0) - (before["cache:hit"] ?? 0),
       secondPassCounts: delta(after, before),
       storeUnavailableRetries: unavailable,
@@ -188,5 +197,7 @@ async function heapSpacesMB(target: Target): Promise<Record<string, number>> {
   )) {
     out[`${m[2] ?? ""}:${m[1] ?? ""}`] = Math.round(Number(m[3]) / 2 ** 20);
   }
+  const external = /^nodejs_external_memory_bytes (\d+)/m.exec(text);
+  if (external) out.external = Math.round(Number(external[1]) / 2 ** 20);
   return out;
 }

@@ -39,15 +39,21 @@ export function cpuSeconds(root: number): number {
   return processTree(root).reduce((sum, pid) => sum + (readStat(pid)?.cpuSeconds ?? 0), 0);
 }
 
-export function rssBytes(root: number): number {
+export function rssBytes(root: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
   let sum = 0;
   for (const pid of processTree(root)) {
     try {
-      const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      const re = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m");
+      const m = re.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
       sum += Number(m?.[1] ?? 0) * 1024;
     } catch {
       // exited meanwhile
     }
   }
   return sum;
+}
+
+/** The high-water mark of RSS (VmHWM), summed over the process tree. */
+export function peakRssBytes(root: number): number {
+  return rssBytes(root, "VmHWM");
 }

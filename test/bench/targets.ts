@@ -52,12 +52,15 @@ export async function startTokenscope(opts: {
   args: string[];
   /** Another checkout to run `tokenscope` from (bench --compare); this one by default. */
   root?: string;
+  /** Node/V8 flags before the script (bench:memory variants), e.g. ["--max-semi-space-size=8"]. */
+  nodeArgs?: string[];
 }): Promise<Target> {
   const log = join(opts.dir, `${opts.name}.log`);
   const out = openSync(log, "w");
   const child = spawn(
     process.execPath,
     [
+      ...(opts.nodeArgs ?? []),
       join(opts.root ?? ROOT, "bin/tokenscope"),
       "serve",
       "--grpc-addr=127.0.0.1:0",

@@ -180,6 +180,17 @@ function tokenStoreContract(newEnv: () => Promise<StoreEnv>): void {
     assert.deepEqual(await ids({ scope: "payments/ci", owner: "bob" }), [b.id]);
   });
 
+  it("visits every listed record once, a page at a time", async () => {
+    const now = env.now();
+    // More than one Redis page (500).
+    for (let i = 0; i < 600; i++) await store.create(aRecord(now + i));
+    const visited: string[] = [];
+    await store.forEachRecord((r) => visited.push(r.id));
+    const listed = (await store.list()).map((r) => r.id);
+    assert.equal(visited.length, 600);
+    assert.deepEqual(visited.sort(), listed.sort());
+  });
+
   it("records a use on the record and changes nothing else", async () => {
     const t = env.now();
     const record = aRecord(t);

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import type { TokenRecord } from "../../src/domain/token-record.ts";
+import { CachedRecord, SharedValues } from "../../src/store/cached-record.ts";
 import {
-  approxRecordBytes,
   createCachedStore,
   type CacheLookupResult,
   type CachedTokenStore,
@@ -80,6 +80,10 @@ class HeldStore implements TokenStore {
   }
   list(): Promise<TokenRecord[]> {
     return Promise.resolve([...this.records.values()]);
+  }
+  forEachRecord(visit: (record: TokenRecord) => void): Promise<void> {
+    this.records.forEach((r) => visit(r));
+    return Promise.resolve();
   }
   ping(): Promise<void> {
     return Promise.resolve();
@@ -261,7 +265,7 @@ describe("token cache", () => {
   });
 
   it("keeps the approximate bytes under maxBytes", async () => {
-    const one = approxRecordBytes("A", aRecord("A"));
+    const one = new CachedRecord("A", aRecord("A"), new SharedValues(0), 0).bytes;
     cache = open({ maxBytes: one * 3 + 10 });
     const ids = ["A", "B", "C", "D", "E"];
     for (const id of ids) inner.records.set(id, aRecord(id));
@@ -270,10 +274,43 @@ describe("token cache", () => {
     assert.ok(cache.stats().bytes <= one * 3 + 10);
   });
 
-  it("estimates a larger record as costing more bytes", () => {
-    const small = approxRecordBytes("A", aRecord("A"));
-    const large = approxRecordBytes("A", aRecord("A", { description: "x".repeat(1000) }));
-    assert.equal(large - small, 1000 - "CI deploys".length);
-    assert.ok(approxRecordBytes("A", undefined) < small);
+  it("counts a larger record as more bytes, and an unknown id as fewer", async () => {
+    cache = open({ maxBytes: 1000 }); // too small to share values: each entry pays its own
+    await cache.get("A");
+    const small = cache.stats().bytes;
+    await cache.close();
+    cache = open({ maxBytes: 10_000 });
+    inner.records.set("L", aRecord("L", { labels: { team: "x".repeat(1000) } }));
+    await cache.get("L");
+    assert.ok(cache.stats().bytes - small >= 1000 - "payments".length);
+    await cache.close();
+    cache = open({ maxBytes: 1000 });
+    await cache.get("nope");
+    assert.ok(cache.stats().bytes < small);
+  });
+
+  it("never counts more than maxBytes, the shared scopes, owners and labels included", async () => {
+    const maxBytes = 20_000;
+    cache = open({ maxBytes });
+    for (let i = 0; i < 500; i++) {
+      const id = `R${i}`;
+      const shape = i % 2 === 0 ? {} : { scope: `ns/s${i}`, owner: `o${i}`, labels: { t: `${i}` } };
+      inner.records.set(id, aRecord(id, shape));
+      await cache.get(id);
+      assert.ok(cache.stats().bytes <= maxBytes, `${cache.stats().bytes} after ${id}`);
+    }
+    assert.ok(cache.stats().entries > 10);
+    feed.setLive(false);
+    assert.deepEqual(
+      cache.stats(),
+      { entries: 0, bytes: 0 },
+      "the shared values go with the last entry",
+    );
+  });
+
+  it("serves a record as cached from the miss on: every check of it gets the same object", async () => {
+    const first = await cache.get("A");
+    assert.equal(await cache.get("A"), first);
+    assert.notEqual(first, inner.records.get("A"));
   });
 });

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { serveConfig, UsageError } from "../../src/config.ts";
 import { cpuLimitFromCpuMax, usableCpus } from "../../src/cpus.ts";
+import { workerExecArgv } from "../../src/cluster.ts";
 
 const REDIS = ["--redis-url=redis://127.0.0.1:6379"];
 
@@ -77,4 +78,30 @@ describe("cache and workers flags", () => {
       );
     });
   }
+});
+
+describe("worker V8 flags", () => {
+  const rows: [string, string[], string, string[]][] = [
+    ["a 32 MB young generation by default", [], "", ["--max-semi-space-size=16"]],
+    ["the operator's semi-space in NODE_OPTIONS wins", [], "--max-semi-space-size=64", []],
+    [
+      "the operator's node flags are kept and win",
+      ["--max-semi-space-size=4", "--enable-source-maps"],
+      "",
+      ["--max-semi-space-size=4", "--enable-source-maps"],
+    ],
+    ["a whole-heap size leaves the split to V8", [], "--max-heap-size=300", []],
+  ];
+  for (const [name, execArgv, nodeOptions, want] of rows) {
+    it(name, () => {
+      assert.deepEqual(workerExecArgv(execArgv, nodeOptions), want);
+    });
+  }
+
+  it("reads NODE_OPTIONS into the config", () => {
+    assert.equal(
+      serveConfig(REDIS, { NODE_OPTIONS: "--max-old-space-size=256" }).nodeOptions,
+      "--max-old-space-size=256",
+    );
+  });
 });

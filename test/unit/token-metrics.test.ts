@@ -100,6 +100,34 @@ describe("per-token metrics", () => {
     assert.ok(!text.includes(a.id), "no series of the evicted id remains");
   });
 
+  it("a full table gives the slot of the oldest id to a new one exactly when it goes idle", async () => {
+    const m = setup(2, 10 * MINUTE);
+    const [a, b, c, d] = [token(1), token(2), token(3), token(4)];
+    m.record(allow(a));
+    m.advance(MINUTE);
+    m.record(allow(b));
+    m.advance(MINUTE);
+    m.record(allow(c)); // full, nobody idle: _overflow
+    m.advance(8 * MINUTE - 1);
+    m.record(allow(c)); // a idle 10 min less 1 ms: still _overflow
+    assert.deepEqual([...idsIn(await m.series())].sort(), [a.id, b.id, "_overflow"].sort());
+    m.advance(1);
+    m.record(allow(d)); // a idle 10 min: its slot goes to d
+    assert.deepEqual([...idsIn(await m.series())].sort(), [b.id, d.id, "_overflow"].sort());
+  });
+
+  it("a table that emptied and filled again still frees slots when its ids go idle", async () => {
+    const m = setup(1, 10 * MINUTE);
+    m.record(allow(token(1)));
+    m.advance(11 * MINUTE);
+    m.metrics.tokenSeries.sweep(); // empty now
+    m.record(allow(token(2)));
+    m.record(allow(token(3))); // full: _overflow
+    m.advance(10 * MINUTE);
+    m.record(allow(token(4)));
+    assert.ok(idsIn(await m.series()).has(token(4).id));
+  });
+
   it("keeps a busy token's series and counts from where it was", async () => {
     const m = setup(2, 10 * MINUTE);
     const a = token(1);

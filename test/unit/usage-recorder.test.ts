@@ -39,6 +39,33 @@ describe("usage recorder", () => {
     assert.equal(batches.length, 1, "nothing seen, nothing written");
   });
 
+  it("a use noted while a batch is written goes to the next batch, leaving that one as it was", async () => {
+    const written: TokenUsage[][] = [];
+    let release: () => void = () => undefined;
+    const r = new UsageRecorder({
+      store: {
+        recordUsage: (u) => {
+          written.push(u as TokenUsage[]);
+          return new Promise((resolve) => (release = resolve));
+        },
+      },
+      logger: quiet,
+      intervalMs: 10_000,
+    });
+    r.seen("aaaaaaaaaaaa", 1, "10.0.0.1");
+    const flushing = r.flush();
+    await new Promise((resolve) => setImmediate(resolve));
+    r.seen("aaaaaaaaaaaa", 2, "10.0.0.2");
+    release();
+    await flushing;
+    assert.deepEqual(written, [[{ id: "aaaaaaaaaaaa", at: 1, source: "10.0.0.1" }]]);
+    const next = r.flush();
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await next;
+    assert.deepEqual(written[1], [{ id: "aaaaaaaaaaaa", at: 2, source: "10.0.0.2" }]);
+  });
+
   it("never throws on a failing store and keeps serving later uses", async () => {
     const { r, batches } = recorder(true);
     r.seen("aaaaaaaaaaaa", 1, "10.0.0.1");

@@ -1,0 +1,207 @@
+// What the token cache keeps of a record, and what that costs. The cache serves the Check path
+// only (src/main.ts hands it to the check service, nothing else), so a cached record keeps what a
+// Check reads and nothing more:
+// - decide(): id, environment, hash (secret), seal, and the lifecycle: revokedAt, replacedBy,
+//   graceUntil, notBefore, expiresAt (tokenState); labels (route rules);
+// - the seal (sealMatches): id, environment, scope, owner, labels, notBefore, expiresAt, createdAt;
+// - the response, metrics and audit: id, scope, owner (decide's TokenIdentity).
+// Left out: description and createdBy (free text, unbounded), replaces, lastUsedAt and
+// lastSource. Records are read-only values; whoever needs the whole record reads the store.
+//
+// Scope, owner, environment and label sets repeat across many tokens, yet every JSON.parse makes
+// new copies: the cache shares one copy of each, from a bounded table.
+import type { TokenRecord } from "../domain/token-record.ts";
+
+type Labels = TokenRecord["labels"];
+
+/**
+ * A cached record, and its cache entry: `cachedUntil` (monotonic ms) is when the cache stops
+ * serving it. One object per entry, with one fixed shape for every record.
+ */
+export class CachedRecord {
+  readonly id: string;
+  readonly hash: string;
+  readonly scope: string;
+  readonly owner: string;
+  readonly environment: string;
+  readonly labels: Labels;
+  readonly createdAt: number;
+  readonly notBefore: number;
+  readonly expiresAt: number;
+  readonly revokedAt: number | undefined;
+  readonly replacedBy: string | undefined;
+  readonly graceUntil: number | undefined;
+  readonly seal: string | undefined;
+  readonly cachedUntil: number;
+  /** What approxEntryBytes charged for it, given back when it leaves. */
+  readonly bytes: number;
+
+  constructor(id: string, r: TokenRecord, shared: SharedValues, cachedUntil: number) {
+    // The key the cache looks it up by: the same string, not a second copy (the store checks
+    // that a record's id is the id it was read under).
+    this.id = id;
+    this.hash = r.hash;
+    this.scope = shared.string(r.scope);
+    this.owner = shared.string(r.owner);
+    this.environment = shared.string(r.environment);
+    this.labels = shared.labels(r.labels);
+    this.createdAt = r.createdAt;
+    this.notBefore = r.notBefore;
+    this.expiresAt = r.expiresAt;
+    this.revokedAt = r.revokedAt;
+    this.replacedBy = r.replacedBy;
+    this.graceUntil = r.graceUntil;
+    this.seal = r.seal;
+    this.cachedUntil = cachedUntil;
+    this.bytes = approxEntryBytes(id, this, shared);
+  }
+
+  /**
+   * As the TokenRecord the store interface hands out. The fields left out (see the header) are
+   * read by no code on the Check path; test/unit/cached-record.test.ts holds decide() to that.
+   */
+  asRecord(): TokenRecord {
+    return this as unknown as TokenRecord;
+  }
+}
+
+/** "No such token", remembered until `cachedUntil`. */
+export class CachedAbsence {
+  readonly cachedUntil: number;
+  readonly bytes: number;
+  constructor(id: string, cachedUntil: number) {
+    this.cachedUntil = cachedUntil;
+    this.bytes = approxEntryBytes(id, undefined, undefined);
+  }
+}
+
+export type CacheEntry = CachedRecord | CachedAbsence;
+
+// Heap cost on 64-bit V8 without pointer compression (Node's build), as measured by
+// test/unit/cached-record.test.ts: a string is a 16-byte header and its characters (one byte each
+// for ASCII, two otherwise), in 8-byte units; a JS object is a 24-byte header and 8 bytes a
+// field; a number that is not a small integer is a 16-byte box.
+const WORD = 8;
+const OBJECT_HEADER = 24;
+const STRING_HEADER = 16;
+const NUMBER_BOX = 16;
+/** The Map's slot (key, value, chain, and its share of buckets and spare capacity). */
+const MAP_SLOT = 48;
+/** The seal check's memo (a WeakMap in domain/token.ts): one entry per cached record object. */
+const SEAL_MEMO_SLOT = 48;
+const RECORD_FIELDS = 15;
+const ABSENCE_FIELDS = 2;
+
+function oneBytePerChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
+export function stringBytes(s: string): number {
+  const perChar = oneBytePerChar(s) ? 1 : 2;
+  return STRING_HEADER + Math.ceil((s.length * perChar) / WORD) * WORD;
+}
+
+function numberBytes(n: number | undefined): number {
+  return n === undefined || (Number.isInteger(n) && Math.abs(n) < 2 ** 31) ? 0 : NUMBER_BOX;
+}
+
+function labelsBytes(labels: Labels): number {
+  let bytes = OBJECT_HEADER;
+  for (const [k, v] of Object.entries(labels)) bytes += WORD + stringBytes(k) + stringBytes(v);
+  return bytes;
+}
+
+/**
+ * Heap bytes one cache entry adds: the Map slot, the key, the entry object with its number boxes
+ * and strings, and the seal memo. Strings and label sets held by the shared table are not
+ * charged per entry: the table charges them once (SharedValues.bytes).
+ */
+export function approxEntryBytes(
+  id: string,
+  record: CachedRecord | undefined,
+  shared: SharedValues | undefined,
+): number {
+  let bytes = MAP_SLOT + stringBytes(id);
+  if (record === undefined) return bytes + OBJECT_HEADER + ABSENCE_FIELDS * WORD + NUMBER_BOX;
+  bytes += OBJECT_HEADER + RECORD_FIELDS * WORD + SEAL_MEMO_SLOT;
+  for (const n of [
+    record.createdAt,
+    record.notBefore,
+    record.expiresAt,
+    record.revokedAt,
+    record.graceUntil,
+    record.cachedUntil,
+  ]) {
+    bytes += numberBytes(n);
+  }
+  // The id is the key's string (counted above).
+  for (const s of [record.hash, record.replacedBy, record.seal]) {
+    if (s !== undefined) bytes += stringBytes(s);
+  }
+  for (const s of [record.scope, record.owner, record.environment]) {
+    if (shared?.holds(s) !== true) bytes += stringBytes(s);
+  }
+  if (shared?.holds(record.labels) !== true) bytes += labelsBytes(record.labels);
+  return bytes;
+}
+
+/** Longest string or label set (as its JSON key) worth sharing. */
+const MAX_SHARED_LENGTH = 256;
+
+/**
+ * One copy of each repeated scope, owner, environment and label set. Bounded by a byte budget:
+ * once full, new values are not shared (and are charged to their entry instead). Cleared only
+ * when no cached entry is left, so every shared value a cached record points to stays counted.
+ */
+export class SharedValues {
+  readonly #budget: number;
+  readonly #strings = new Map<string, string>();
+  readonly #labels = new Map<string, Labels>();
+  #held = new WeakSet<Labels>();
+  #bytes = 0;
+
+  constructor(budgetBytes: number) {
+    this.#budget = budgetBytes;
+  }
+
+  /** Heap bytes of the table and what it holds. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  string(s: string): string {
+    const known = this.#strings.get(s);
+    if (known !== undefined) return known;
+    const cost = MAP_SLOT + stringBytes(s);
+    if (s.length > MAX_SHARED_LENGTH || this.#bytes + cost > this.#budget) return s;
+    this.#strings.set(s, s);
+    this.#bytes += cost;
+    return s;
+  }
+
+  labels(labels: Labels): Labels {
+    const key = JSON.stringify(labels);
+    const known = this.#labels.get(key);
+    if (known !== undefined) return known;
+    const cost = MAP_SLOT + stringBytes(key) + labelsBytes(labels);
+    if (key.length > MAX_SHARED_LENGTH || this.#bytes + cost > this.#budget) return labels;
+    // Shared by many records from now on: nobody may change it (records are read-only anyway).
+    const frozen = Object.freeze({ ...labels });
+    this.#labels.set(key, frozen);
+    this.#held.add(frozen);
+    this.#bytes += cost;
+    return frozen;
+  }
+
+  holds(value: string | Labels): boolean {
+    return typeof value === "string" ? this.#strings.has(value) : this.#held.has(value);
+  }
+
+  clear(): void {
+    this.#strings.clear();
+    this.#labels.clear();
+    this.#held = new WeakSet();
+    this.#bytes = 0;
+  }
+}

@@ -1,0 +1,217 @@
+// What the token cache keeps of a record: decide() must not be able to tell a cached record from
+// the record the store returned, and the cache's byte count must be the heap it really takes.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { decide, type DecisionInput } from "../../src/domain/decide.ts";
+import { compileTokenScope } from "../../src/domain/scope.ts";
+import { DEFAULT_MAX_TTL_MS, type ScopeEntry } from "../../src/domain/scope-types.ts";
+import { hashSecret, sealMatches, sealRecord, type ParsedToken } from "../../src/domain/token.ts";
+import type { TokenRecord } from "../../src/domain/token-record.ts";
+import { CachedRecord, SharedValues, stringBytes } from "../../src/store/cached-record.ts";
+import { createCachedStore, type InvalidationFeed } from "../../src/store/cached-store.ts";
+import { decodeRecord, encodeRecord } from "../../src/store/record-json.ts";
+import type { TokenStore } from "../../src/store/token-store.ts";
+
+const KEY = Buffer.alloc(32, 7);
+const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
+const HOUR = 3_600_000;
+
+const token: ParsedToken = { environment: "prod", id: "Cached0Token", secret: "c".repeat(32) };
+
+function scope(mode: "Enforce" | "DryRun" = "Enforce"): ScopeEntry {
+  const entry = compileTokenScope(
+    {
+      apiVersion: "tokenscope.dev/v1alpha1",
+      kind: "TokenScope",
+      metadata: { name: "reports-read", namespace: "prod", generation: 1 },
+      spec: {
+        owner: "team-analytics",
+        mode,
+        rules: [
+          {
+            hosts: ["reports.prod.svc.cluster.local"],
+            paths: ["/v1/tenants/{token.labels.tenant}/*"],
+            methods: ["GET"],
+          },
+        ],
+      },
+    },
+    { maxTTLCapMs: DEFAULT_MAX_TTL_MS },
+  );
+  assert.ok(entry.ready, JSON.stringify(entry));
+  return entry;
+}
+
+function aRecord(overrides: Partial<TokenRecord> = {}): TokenRecord {
+  const sealed = sealRecord(KEY, {
+    id: token.id,
+    hash: hashSecret(KEY, token),
+    scope: "prod/reports-read",
+    owner: "alice",
+    environment: "prod",
+    labels: { tenant: "acme" },
+    description: "reports for the acme dashboard",
+    createdAt: T0,
+    createdBy: "alice@example.com",
+    notBefore: T0,
+    expiresAt: T0 + 24 * HOUR,
+    lastUsedAt: T0 + HOUR,
+    lastSource: "10.0.0.1",
+  });
+  return { ...sealed, ...overrides };
+}
+
+const cached = (r: TokenRecord) =>
+  new CachedRecord(r.id, r, new SharedValues(1 << 20), 0).asRecord();
+
+describe("a cached record decides exactly like the stored one", () => {
+  const rows: [string, TokenRecord, Partial<DecisionInput>][] = [
+    ["an active token on its tenant's path", aRecord(), {}],
+    ["an active token on another tenant's path", aRecord(), { route: route("/v1/tenants/x/a") }],
+    ["a DryRun scope's would-deny", aRecord(), { scope: scope("DryRun"), route: route("/v1/x") }],
+    ["a revoked token", aRecord({ revokedAt: T0 + HOUR }), {}],
+    ["a revocation in the future", aRecord({ revokedAt: T0 + 3 * HOUR }), {}],
+    ["a rotated token within grace", aRecord({ replacedBy: "N", graceUntil: T0 + 3 * HOUR }), {}],
+    ["a rotated token past grace", aRecord({ replacedBy: "N", graceUntil: T0 + HOUR }), {}],
+    ["an expired token", aRecord({ expiresAt: T0 + HOUR }), {}],
+    ["a token not yet valid", aRecord({ notBefore: T0 + 3 * HOUR }), {}],
+    ["labels changed without the key", aRecord({ labels: { tenant: "other" } }), {}],
+    ["another scope without the key", aRecord({ scope: "prod/admin" }), {}],
+    ["an owner changed without the key", aRecord({ owner: "mallory" }), {}],
+    ["a lifetime stretched without the key", aRecord({ expiresAt: T0 + 99 * HOUR }), {}],
+    ["a record without a seal", aRecord({ seal: undefined }), {}],
+    ["a wrong secret hash", aRecord({ hash: "00".repeat(32) }), {}],
+    ["a record of another environment", aRecord({ environment: "dev" }), {}],
+  ];
+  function route(path: string) {
+    return { host: "reports.prod.svc.cluster.local", path, method: "GET" };
+  }
+  for (const [name, record, overrides] of rows) {
+    it(name, () => {
+      const input = (r: TokenRecord): DecisionInput => ({
+        token,
+        lookup: { found: true, record: r },
+        hmacKey: KEY,
+        now: T0 + 2 * HOUR,
+        scope: scope(),
+        namespace: "prod",
+        route: route("/v1/tenants/acme/reports"),
+        source: { address: "10.0.0.1" },
+        ...overrides,
+      });
+      const want = decide(input(record));
+      assert.deepEqual(decide(input(cached(record))), want);
+      // And on a second check of the same object (the seal memo answers then).
+      const again = cached(record);
+      decide(input(again));
+      assert.deepEqual(decide(input(again)), want);
+    });
+  }
+
+  it("keeps no free text and no usage fields", () => {
+    const r = cached(aRecord({ replaces: "OLD" })) as unknown as Record<string, unknown>;
+    for (const gone of ["description", "createdBy", "replaces", "lastUsedAt", "lastSource"]) {
+      assert.equal(r[gone], undefined, gone);
+    }
+  });
+
+  it("shares one copy of a repeated scope, owner and label set", () => {
+    const shared = new SharedValues(1 << 20);
+    const [a, b] = [1, 2].map((i) => {
+      const r = decodeRecord(encodeRecord(aRecord({ id: `Cached${i}` })));
+      return new CachedRecord(r.id, r, shared, 0);
+    });
+    assert.ok(a && b);
+    assert.equal(a.labels, b.labels);
+    assert.ok(Object.isFrozen(a.labels));
+    assert.ok(b.bytes < new CachedRecord("x", aRecord(), new SharedValues(0), 0).bytes);
+  });
+
+  it("counts a string's characters, two bytes each beyond Latin-1", () => {
+    assert.equal(stringBytes(""), 16);
+    assert.equal(stringBytes("x".repeat(9)), 32);
+    assert.equal(stringBytes("é".repeat(8)), 24);
+    assert.equal(stringBytes("€".repeat(8)), 32);
+  });
+});
+
+describe("the cache's byte count is its heap", () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const heapUsed = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+
+  const alwaysLive: InvalidationFeed = {
+    live: true,
+    onInvalidate: () => undefined,
+    onLiveChange: () => undefined,
+    close: () => Promise.resolve(),
+  };
+
+  /** Records as the Redis store hands them out: parsed from JSON on every read. */
+  function jsonStore(json: (id: string) => string): TokenStore {
+    return {
+      kind: "redis",
+      get: (id) => Promise.resolve(decodeRecord(json(id))),
+    } as Partial<TokenStore> as TokenStore;
+  }
+
+  const N = 20_000;
+  const idOf = (i: number) => `H${i.toString(36).padStart(11, "0")}`;
+  const cases: [string, (i: number) => Partial<TokenRecord>][] = [
+    [
+      "records like the bench's (100 scopes, 10 owners, 1000 label sets)",
+      (i) => ({
+        scope: `bench/api-${i % 100}`,
+        owner: `team-${i % 10}`,
+        labels: { tenant: `t${i % 1000}` },
+      }),
+    ],
+    [
+      "records that share nothing (long scope, owner and labels of their own)",
+      (i) => ({
+        scope: `ns-${i}/scope-with-a-longer-name-${i}`,
+        owner: `owner-${i}@example.com`,
+        labels: { tenant: `tenant-${i}`, team: `team-${i}`, cost: `cc-${i}` },
+        replacedBy: "Replaced0Id0",
+        graceUntil: T0 + HOUR,
+      }),
+    ],
+  ];
+  for (const [name, shape] of cases) {
+    it(`${name}: within 25% of the measured heap growth`, async () => {
+      const json = (id: string) => {
+        const i = Number.parseInt(id.slice(1), 36);
+        const r = { ...aRecord(shape(i)), id };
+        return encodeRecord(sealRecord(KEY, r));
+      };
+      const cache = createCachedStore(jsonStore(json), alwaysLive, {
+        ttlMs: 60_000,
+        negativeTtlMs: 1000,
+        maxEntries: N,
+        maxBytes: 1 << 30,
+      });
+      const ids = Array.from({ length: N }, (_, i) => idOf(i));
+      const before = heapUsed();
+      for (const id of ids) {
+        const record = await cache.get(id);
+        // As decide() does: the seal memo takes its entry too.
+        assert.ok(record && sealMatches(KEY, record));
+      }
+      const grown = heapUsed() - before;
+      const { entries, bytes } = cache.stats();
+      assert.equal(entries, N);
+      const ratio = bytes / grown;
+      process.stdout.write(
+        `# ${name}: counted ${(bytes / N).toFixed(0)} B/entry, heap grew ${(grown / N).toFixed(0)} B/entry (ratio ${ratio.toFixed(2)})\n`,
+      );
+      assert.ok(ratio > 0.75 && ratio < 1.25, `counted/measured = ${ratio.toFixed(2)}`);
+      await cache.close();
+    });
+  }
+});
