@@ -22,6 +22,8 @@ const { values } = parseArgs({
     tokens: { type: "string", default: "20000" },
     extra: { type: "string", multiple: true, default: [] },
     "node-options": { type: "string", default: "" },
+    /** Node/V8 flags on the server's command line (for those NODE_OPTIONS refuses). */
+    "node-args": { type: "string", default: "" },
     /** No profiler: only the req/s and CPU figures, e.g. to compare two checkouts (--root). */
     plain: { type: "boolean", default: false },
   },
@@ -45,6 +47,7 @@ try {
     name: "prof",
     dir,
     root: values.root,
+    nodeArgs: values["node-args"].split(" ").filter(Boolean),
     args: [
       `--redis-url=${redis.url}`,
       `--redis-prefix=${PREFIX}`,
