@@ -119,7 +119,8 @@ async function pickGrpcAddr(addr: string): Promise<string> {
  * choice (node flags or NODE_OPTIONS) wins.
  */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string): string[] {
-  const given = [...execArgv, nodeOptions].join(" ");
+  // Node takes V8 flags with dashes or underscores alike (--max_semi_space_size).
+  const given = [...execArgv, nodeOptions].join(" ").replaceAll("_", "-");
   const young = /--(max|min)-semi-space-size|--max-heap-size/.test(given)
     ? []
     : ["--max-semi-space-size=16"];

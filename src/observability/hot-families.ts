@@ -55,7 +55,11 @@ export class HotCounter {
 
   /** Adds one to the series of these label values (in labelNames order). */
   inc(values: readonly string[]): void {
-    const key = values.join("\u0000");
+    // NUL-joined (n values, n-1 NULs). A value holding a NUL itself (none does today) gets its
+    // key from JSON, which escapes NULs, behind n NULs: the two kinds of key never meet.
+    const key = values.some((v) => v.includes("\u0000"))
+      ? "\u0000".repeat(values.length) + JSON.stringify(values)
+      : values.join("\u0000");
     const cell = this.#cells.get(key);
     if (cell !== undefined) {
       cell.value++;

@@ -73,6 +73,20 @@ describe("the Check path's metric families", () => {
     assert.deepEqual(await sum((w) => w.hot), await sum((w) => w.reference));
   });
 
+  it("label values holding a NUL keep their own series", async () => {
+    const registry = new Registry();
+    const counter = new HotCounter("n_total", "h", ["a", "b"]);
+    registry.registerMetric(counter.member as unknown as Member);
+    counter.inc(["x\u0000y", "z"]);
+    counter.inc(["x", "y\u0000z"]);
+    counter.inc(["x", "y\u0000z"]);
+    const values = (await counter.member.get()).values.map((v) => [v.labels.a, v.labels.b, v.value]);
+    assert.deepEqual(values, [
+      ["x\u0000y", "z", 1],
+      ["x", "y\u0000z", 2],
+    ]);
+  });
+
   it("reset empties every series", async () => {
     const { hot } = worker(9);
     hot.resetMetrics();

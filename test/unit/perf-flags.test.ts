@@ -91,6 +91,13 @@ describe("worker V8 flags", () => {
       ["--max-semi-space-size=4", "--enable-source-maps"],
     ],
     ["a whole-heap size leaves the split to V8", [], "--max-heap-size=300", []],
+    ["V8's underscore spelling counts too", [], "--max_semi_space_size=64", []],
+    [
+      "an underscore-spelled node flag is kept and wins",
+      ["--max_semi_space_size=64"],
+      "",
+      ["--max_semi_space_size=64"],
+    ],
   ];
   for (const [name, execArgv, nodeOptions, want] of rows) {
     it(name, () => {
