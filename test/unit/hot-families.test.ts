@@ -80,7 +80,11 @@ describe("the Check path's metric families", () => {
     counter.inc(["x\u0000y", "z"]);
     counter.inc(["x", "y\u0000z"]);
     counter.inc(["x", "y\u0000z"]);
-    const values = (await counter.member.get()).values.map((v) => [v.labels.a, v.labels.b, v.value]);
+    const values = (await counter.member.get()).values.map((v) => [
+      v.labels.a,
+      v.labels.b,
+      v.value,
+    ]);
     assert.deepEqual(values, [
       ["x\u0000y", "z", 1],
       ["x", "y\u0000z", 2],
