@@ -15,7 +15,7 @@ import { startRedis } from "../harness/redis.ts";
 import { writeHmacKey } from "../harness/server.ts";
 import { measureHotTokenRss } from "./probes.ts";
 import type { Target } from "./targets.ts";
-import { ENVIRONMENT, PREFIX, seedTokens, writeScopes } from "./workload.ts";
+import { seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 
 const { values } = parseArgs({
   options: {
@@ -51,13 +51,7 @@ async function main(): Promise<void> {
       count: TOKENS,
       revokedFrom: TOKENS,
     });
-    const serveArgs = [
-      `--redis-url=${redis.url}`,
-      `--redis-prefix=${PREFIX}`,
-      `--hmac-key-file=${keyFile}`,
-      `--environment=${ENVIRONMENT}`,
-      `--scopes=${scopes}`,
-    ];
+    const serveArgs = serveArgsFor(redis.url, keyFile, scopes);
     const snapshotDir = values.snapshot === undefined ? undefined : resolve(values.snapshot);
     if (snapshotDir !== undefined) mkdirSync(snapshotDir, { recursive: true });
     const variants = (values.variant ?? ["default="]).map((v) => {

@@ -12,7 +12,7 @@ import { h2load } from "./h2load.ts";
 import { cpuSeconds } from "./procs.ts";
 import { rotateBodies } from "./rotator.ts";
 import { startTokenscope } from "./targets.ts";
-import { ENVIRONMENT, mixBodies, PREFIX, seedTokens, writeScopes } from "./workload.ts";
+import { mixBodies, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 
 const { values } = parseArgs({
   options: {
@@ -49,11 +49,7 @@ try {
     root: values.root,
     nodeArgs: values["node-args"].split(" ").filter(Boolean),
     args: [
-      `--redis-url=${redis.url}`,
-      `--redis-prefix=${PREFIX}`,
-      `--hmac-key-file=${keyFile}`,
-      `--environment=${ENVIRONMENT}`,
-      `--scopes=${writeScopes(join(dir, "scopes"))}`,
+      ...serveArgsFor(redis.url, keyFile, writeScopes(join(dir, "scopes"))),
       "--workers=1",
       ...values.extra,
     ],

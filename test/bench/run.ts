@@ -16,7 +16,7 @@ import { cpuSeconds, rssBytes } from "./procs.ts";
 import { h2load, type LoadResult } from "./h2load.ts";
 import { rotateBodies } from "./rotator.ts";
 import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
-import { ENVIRONMENT, mixBodies, PREFIX, seedTokens, writeScopes } from "./workload.ts";
+import { mixBodies, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 import { measureRevocation, measureHotTokenRss, verifySample } from "./probes.ts";
 
 const { values } = parseArgs({
@@ -171,13 +171,7 @@ async function main(): Promise<void> {
     log(
       `# ${bodies.length} request bodies (${DISTINCT_ALLOWED} distinct allowed tokens) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
-    const serveArgs = [
-      `--redis-url=${redis.url}`,
-      `--redis-prefix=${PREFIX}`,
-      `--hmac-key-file=${keyFile}`,
-      `--environment=${ENVIRONMENT}`,
-      `--scopes=${scopes}`,
-    ];
+    const serveArgs = serveArgsFor(redis.url, keyFile, scopes);
     const baseline = await startBaseline(dir);
     targets.push(baseline);
     const ts1 = await startTokenscope({

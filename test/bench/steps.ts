@@ -28,7 +28,7 @@ import { withTokenCache } from "../../src/store/token-cache.ts";
 import { UsageRecorder } from "../../src/tokens/usage-recorder.ts";
 import { startRedis } from "../harness/redis.ts";
 import { writeHmacKey } from "../harness/server.ts";
-import { allowedRequest, ENVIRONMENT, PREFIX, seedTokens, writeScopes } from "./workload.ts";
+import { allowedRequest, ENVIRONMENT, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 
 const { values } = parseArgs({
   options: {
@@ -93,14 +93,7 @@ try {
   const key = readHmacKey(keyFile);
   await seedTokens({ port: redis.port, key, count: TOKENS, revokedFrom: TOKENS });
   const config = serveConfig(
-    [
-      `--redis-url=${redis.url}`,
-      `--redis-prefix=${PREFIX}`,
-      `--hmac-key-file=${keyFile}`,
-      `--environment=${ENVIRONMENT}`,
-      `--scopes=${writeScopes(join(dir, "scopes"))}`,
-      "--cache-ttl=60s",
-    ],
+    [...serveArgsFor(redis.url, keyFile, writeScopes(join(dir, "scopes"))), "--cache-ttl=60s"],
     {},
   );
   // Audit lines go to memory and are dropped: the write(2) itself is the kernel's cost, not ours.

@@ -22,6 +22,17 @@ const HOUR = 3_600_000;
 export const scopeName = (i: number): string => `api-${String(i % SCOPES).padStart(2, "0")}`;
 export const hostOf = (i: number): string => `${scopeName(i)}.bench.svc.cluster.local`;
 
+/** `serve` flags for the bench's Redis, key, environment and scopes (every bench script's own). */
+export function serveArgsFor(redisUrl: string, keyFile: string, scopes: string): string[] {
+  return [
+    `--redis-url=${redisUrl}`,
+    `--redis-prefix=${PREFIX}`,
+    `--hmac-key-file=${keyFile}`,
+    `--environment=${ENVIRONMENT}`,
+    `--scopes=${scopes}`,
+  ];
+}
+
 /** One YAML file with the 100 scopes: GET/HEAD under /v1/ on each scope's own host. */
 export function writeScopes(dir: string): string {
   mkdirSync(dir, { recursive: true });
