@@ -71,18 +71,43 @@ test("rate-limited answers are encoded each time and never kept", () => {
   assert.equal(responses.size, 0);
 });
 
+/** The encoder, counting its calls. */
+function countingEncode() {
+  const counted = { calls: 0, encode: (r: object) => (counted.calls++, encode(r)) };
+  return counted;
+}
+
+const allowFor = (owner: string): Decision => ({
+  allowed: true,
+  reason: "ok",
+  token: { ...token, owner },
+  scopeNamespace: "shop",
+});
+
 test("the number of kept responses is capped, oldest out first", () => {
-  const responses = new EncodedResponses(encode, 3);
-  const allow = (owner: string): Decision => ({
-    allowed: true,
-    reason: "ok",
-    token: { ...token, owner },
-    scopeNamespace: "shop",
-  });
-  const first = responses.for(allow("o0"));
-  for (let i = 1; i < 10; i++) responses.for(allow(`o${i}`));
+  const counter = countingEncode();
+  const responses = new EncodedResponses(counter.encode, 3);
+  const first = responses.for(allowFor("o0"));
+  for (let i = 1; i < 10; i++) responses.for(allowFor(`o${i}`));
   assert.equal(responses.size, 3);
-  const again = responses.for(allow("o0"));
-  assert.notEqual(again, first, "evicted: encoded again");
+  assert.equal(counter.calls, 10);
+  responses.for(allowFor("o9"));
+  assert.equal(counter.calls, 10, "kept: not encoded again");
+  const again = responses.for(allowFor("o0"));
+  assert.equal(counter.calls, 11, "evicted: encoded again");
   assert.deepEqual(again, first);
+});
+
+test("tokens that come round in turn are encoded once each while they fit the table", () => {
+  // The bench's shape: 10,000 tokens in rotation and a few deny reasons between them.
+  const counter = countingEncode();
+  const responses = new EncodedResponses(counter.encode);
+  const decisions = Array.from({ length: 10_000 }, (_, i) => allowFor(`o${i}`));
+  for (let round = 0; round < 3; round++) {
+    decisions.forEach((d, i) => {
+      assert.deepEqual(responses.for(d), encode(toCheckResponse(d)));
+      if (i % 9 === 0) responses.for({ allowed: false, reason: "unknown_token" });
+    });
+  }
+  assert.equal(counter.calls, 10_001);
 });
