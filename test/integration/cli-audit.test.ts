@@ -2,20 +2,13 @@
 // the embedded store of a temp directory.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { runCli } from "../harness/cli.ts";
 import { tempDir } from "../harness/server.ts";
 
-const BIN = new URL("../../bin/tokenscope", import.meta.url).pathname;
 let dir: string;
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    encoding: "utf8",
-    timeout: 20_000,
-    env: { ...process.env, TOKENSCOPE_LOG_LEVEL: "warn" },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { cwd: dir, env: { ...process.env, TOKENSCOPE_LOG_LEVEL: "warn" } });
 }
 
 function json(...args: string[]): unknown {

@@ -6,11 +6,10 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { BIN, runCli } from "../harness/cli.ts";
 import { tempDir } from "../harness/server.ts";
 import { checkClient } from "../harness/check-client.ts";
 import { buildCheckRequest } from "../../src/envoy/check-request.ts";
-
-const BIN = new URL("../../bin/tokenscope", import.meta.url).pathname;
 
 let dir: string;
 let serveProcess: ChildProcess;
@@ -18,13 +17,7 @@ let grpcAddr: string;
 let serveLog = "";
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    encoding: "utf8",
-    timeout: 20_000,
-    env: { ...process.env, TOKENSCOPE_LOG_LEVEL: "warn" },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { cwd: dir, env: { ...process.env, TOKENSCOPE_LOG_LEVEL: "warn" } });
 }
 
 const ROUTE = ["--host", "reports.prod.svc.cluster.local", "--path", "/v1/reports/2026"];

@@ -2,7 +2,7 @@
 // redis-server, run through the CLI as an operator would, then checked by a server on Redis.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { runCli } from "../harness/cli.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TOKEN_SCAN_REGEX } from "../../src/domain/token.ts";
@@ -11,7 +11,6 @@ import { checkClient } from "../harness/check-client.ts";
 import { startRedis, type RedisServer } from "../harness/redis.ts";
 import { FIXTURE_SCOPES, startTestServer, tempDir, writeHmacKey } from "../harness/server.ts";
 
-const BIN = new URL("../../bin/tokenscope", import.meta.url).pathname;
 let redis: RedisServer;
 let dir: string;
 let keyFile: string;
@@ -20,12 +19,7 @@ let redisFlags: string[];
 const issued: Record<string, { token: string; id: string }> = {};
 
 function cli(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: "utf8",
-    input,
-    timeout: 30_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { input, timeoutMs: 30_000 });
 }
 
 before(async () => {

@@ -1,0 +1,24 @@
+// The `tokenscope` CLI as a child process, run as a person would.
+import { spawnSync } from "node:child_process";
+
+export const BIN = new URL("../../bin/tokenscope", import.meta.url).pathname;
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runCli(
+  args: readonly string[],
+  opts: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    input: opts.input,
+    encoding: "utf8",
+    timeout: opts.timeoutMs ?? 20_000,
+    env: opts.env ?? process.env,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
