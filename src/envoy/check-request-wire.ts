@@ -30,13 +30,10 @@ const LENGTH_DELIMITED = 2;
 const FIXED32 = 5;
 
 /** Wanted header names as bytes, for comparing a `headers` map key without decoding it. */
-const WANTED_BYTES = WANTED_HEADERS.map((name) => ({
-  name,
-  bytes: [...Buffer.from(name, "latin1")],
-}));
+const WANTED_BYTES = WANTED_HEADERS.map((name) => [...Buffer.from(name, "latin1")]);
 /** A header_map key longer than this cannot lowercase to a wanted name (not decoded). */
 const MAX_WANTED_KEY_BYTES = 3 * Math.max(...WANTED_HEADERS.map((n) => n.length));
-const NAMESPACE_KEY = Buffer.from("namespace", "latin1");
+const NAMESPACE_KEY = [...Buffer.from("namespace", "latin1")];
 
 /** Field number → a bit per wire type its declared type may arrive in, for one message type. */
 type WireTypes = readonly number[];
@@ -212,17 +209,19 @@ class Reader {
   }
 }
 
+/**
+ * Whether buf[start, end) holds exactly these bytes. Keys are short: a JS loop is cheaper than a
+ * call into Buffer.compare for each.
+ */
+function spells(buf: Buffer, start: number, end: number, bytes: readonly number[]): boolean {
+  if (bytes.length !== end - start) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== buf[start + i]) return false;
+  return true;
+}
+
 /** The index in WANTED_HEADERS of the name these bytes spell exactly, or -1. */
 function wantedIndex(buf: Buffer, start: number, end: number): number {
-  const length = end - start;
-  // Short keys compared byte by byte in JS: cheaper than a call into Buffer.compare each.
-  next: for (let w = 0; w < WANTED_BYTES.length; w++) {
-    const bytes = (WANTED_BYTES[w] as (typeof WANTED_BYTES)[number]).bytes;
-    if (bytes.length !== length) continue;
-    for (let i = 0; i < length; i++) if (bytes[i] !== buf[start + i]) continue next;
-    return w;
-  }
-  return -1;
+  return WANTED_BYTES.findIndex((bytes) => spells(buf, start, end, bytes));
 }
 
 /**
@@ -284,9 +283,7 @@ function readExtensionsEntry(r: Reader, end: number, out: RequestFields): void {
     if (n === 1 || n === 2) {
       const fieldEnd = r.lengthEnd(stop);
       if (n === 1) {
-        isNamespace =
-          fieldEnd - r.pos === NAMESPACE_KEY.length &&
-          NAMESPACE_KEY.compare(r.buf, r.pos, fieldEnd) === 0;
+        isNamespace = spells(r.buf, r.pos, fieldEnd, NAMESPACE_KEY);
       } else {
         valueStart = r.pos;
         valueEnd = fieldEnd;
