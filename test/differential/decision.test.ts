@@ -115,7 +115,9 @@ function randomScope(rng: Rng, i: number): { model: ModelScope; manifest: object
   }));
   const cidrs = chance(rng, 0.3) ? subset(rng, CIDRS) : undefined;
   const principals = chance(rng, 0.2) ? subset(rng, PRINCIPALS) : undefined;
-  const valid = chance(rng, 0.9);
+  // About one scope in ten is invalid, and always the first: with 40 scopes at 0.9 each, one run
+  // in about 70 had none, and scope_not_ready went unreached (seed 325875200).
+  const valid = chance(rng, 0.9) && i !== 0;
   const dryRun = chance(rng, 0.15);
   const manifest = {
     apiVersion: "tokenscope.dev/v1alpha1",
