@@ -1,6 +1,7 @@
 // `node test/bench/profile.ts [--root DIR] [--seconds S] [--concurrency C]`: one tokenscope
 // process under the bench's h2load mix with `node --cpu-prof`; prints where the profile lands and
 // a flat top list (self time by function). For finding what to cut, not for figures.
+// --rotate-us N: how long each body stays in h2load's file (see rotator.ts).
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +12,7 @@ import { writeHmacKey } from "../harness/server.ts";
 import { h2load } from "./h2load.ts";
 import { cpuSeconds } from "./procs.ts";
 import { rotateBodies } from "./rotator.ts";
-import { startTokenscope } from "./targets.ts";
+import { delta, scrape, startTokenscope } from "./targets.ts";
 import { mixBodies, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 
 const { values } = parseArgs({
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     "node-args": { type: "string", default: "" },
     /** No profiler: only the req/s and CPU figures, e.g. to compare two checkouts (--root). */
     plain: { type: "boolean", default: false },
+    "rotate-us": { type: "string", default: "100" },
   },
 });
 const dir = mkdtempSync(join(tmpdir(), "tokenscope-prof-"));
@@ -58,7 +60,8 @@ try {
   const bodyFile = join(dir, "body.bin");
   writeFileSync(bodyFile, bodies[0] ?? Buffer.alloc(0));
   const c = Number(values.concurrency);
-  const rotation = rotateBodies(bodyFile, bodies);
+  const rotation = rotateBodies(bodyFile, bodies, Number(values["rotate-us"]));
+  const countsBefore = await scrape(target);
   const cpuBefore = cpuSeconds(target.pid);
   const result = await h2load({
     port: target.grpcPort,
@@ -69,12 +72,13 @@ try {
     durationS: Number(values.seconds),
     logFile: join(dir, "h2load.log"),
   });
-  rotation.stop();
+  await rotation.stop();
+  const counts = delta(await scrape(target), countsBefore);
   // Includes the 1 s warm-up: comparable between runs of this script, not with the bench's.
   const cpuUs = ((cpuSeconds(target.pid) - cpuBefore) / result.requests) * 1e6;
   await target.stop();
   process.stdout.write(
-    `${result.rps.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(3)} ms, ~${cpuUs.toFixed(1)} us CPU/req\n`,
+    `${result.rps.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(3)} ms, ~${cpuUs.toFixed(1)} us CPU/req, ${rotation.written} bodies written\n${JSON.stringify(counts)}\n`,
   );
   for (const file of values.plain ? [] : readdirSync(profDir)) {
     const profile = JSON.parse(readFileSync(join(profDir, file), "utf8")) as {

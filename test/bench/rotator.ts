@@ -1,36 +1,68 @@
 // h2load sends one request body per run, but it re-reads that body from its file (pread) for
-// every request. The rotator rewrites the file in place every millisecond with the next body of
-// the mix, all of one length, so one h2load run carries many tokens and the 90/10 mix. A request
-// read while a rewrite is under way could see half of each body: such requests fail their
-// checksum or route and show up as unexpected decisions in the server-side counts, which the
-// bench reports.
-import { closeSync, openSync, writeSync } from "node:fs";
+// every request. The rotator rewrites the file in place with the next body of the mix, all of one
+// length, so one h2load run carries many tokens and the 90/10 mix.
+//
+// How fast it rewrites decides the traffic's shape. Envoy in a mesh interleaves the tokens of many
+// clients request by request; a body that stays in the file for a millisecond (a main-thread
+// timer, whose real period on a loaded machine is several ms) is sent as a burst of tens of
+// requests with the same token, and 10,000 tokens then take tens of seconds to come round. So the
+// rewriting runs on a thread of its own that sleeps `everyUs` microseconds between bodies
+// (Atomics.wait, no busy loop), and the bench prints how many bodies per second it achieved.
+//
+// A request read while a rewrite is under way could see half of each body: such requests fail
+// their checksum or route and show up as unexpected decisions in the server-side counts, which
+// the bench reports.
+import { Worker } from "node:worker_threads";
 
 export interface Rotation {
-  stop(): void;
+  stop(): Promise<void>;
   /** Bodies written so far. */
   readonly written: number;
 }
 
-export function rotateBodies(file: string, bodies: readonly Buffer[], everyMs = 1): Rotation {
+// Slots of the shared Int32Array: [0] stop flag, [1] bodies written (wraps at 2^31).
+const STOP = 0;
+const WRITTEN = 1;
+
+const THREAD = `
+const { workerData } = require("node:worker_threads");
+const { openSync, writeSync, closeSync } = require("node:fs");
+const { file, bodies, everyUs, shared } = workerData;
+const state = new Int32Array(shared);
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const fd = openSync(file, "r+");
+let next = 0;
+while (Atomics.load(state, ${STOP}) === 0) {
+  const body = bodies[next];
+  writeSync(fd, body, 0, body.length, 0);
+  next = (next + 1) % bodies.length;
+  Atomics.add(state, ${WRITTEN}, 1);
+  Atomics.wait(sleeper, 0, 0, everyUs / 1000);
+}
+closeSync(fd);
+`;
+
+export function rotateBodies(file: string, bodies: readonly Buffer[], everyUs = 100): Rotation {
   const length = bodies[0]?.length ?? 0;
   if (bodies.some((b) => b.length !== length)) throw new Error("bodies differ in length");
-  const fd = openSync(file, "r+");
-  let next = 0;
-  let written = 0;
-  const timer = setInterval(() => {
-    const body = bodies[next % bodies.length] as Buffer;
-    writeSync(fd, body, 0, body.length, 0);
-    next++;
-    written++;
-  }, everyMs);
+  if (!(everyUs > 0)) throw new Error("rotation period must be positive");
+  const shared = new SharedArrayBuffer(8);
+  const state = new Int32Array(shared);
+  const worker = new Worker(THREAD, {
+    eval: true,
+    workerData: { file, bodies: bodies.map((b) => new Uint8Array(b)), everyUs, shared },
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    worker.once("exit", () => resolve());
+    worker.once("error", reject);
+  });
   return {
-    stop() {
-      clearInterval(timer);
-      closeSync(fd);
+    async stop() {
+      Atomics.store(state, STOP, 1);
+      await exited;
     },
     get written() {
-      return written;
+      return Atomics.load(state, WRITTEN);
     },
   };
 }

@@ -4,7 +4,8 @@
 // --compare DIR (also run `tokenscope` from another checkout, e.g. an older commit, as
 // "tokenscope-before", in the same alternation), --concurrency 16,64 (closed-loop levels),
 // --focus (closed loop and the memory probe only: no --workers 2, open loop or revocation),
-// --rounds N (the closed-loop alternation N times; the table shows each target's median run).
+// --rounds N (the closed-loop alternation N times; the table shows each target's median run),
+// --rotate-us N (how long each body stays in h2load's file, 100 µs; see rotator.ts).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,10 +30,12 @@ const { values } = parseArgs({
     concurrency: { type: "string" },
     focus: { type: "boolean", default: false },
     rounds: { type: "string", default: "1" },
+    "rotate-us": { type: "string", default: "100" },
   },
 });
 const quick = values.quick;
 const ROUNDS = Math.max(1, Number(values.rounds));
+const ROTATE_US = Number(values["rotate-us"]);
 const TOKENS = Number(values.tokens ?? (quick ? 20_000 : 1_000_000));
 const DURATION_S = Number(values.duration ?? (quick ? 2 : 10));
 const DISTINCT_ALLOWED = Math.min(10_000, Math.floor(TOKENS / 2));
@@ -59,6 +62,8 @@ interface Row extends LoadResult {
   readonly cpuUsPerRequest: number;
   readonly rssMB: number;
   readonly serverCounts: Record<string, number>;
+  /** How many bodies the rotator put in h2load's file per second during the measured run. */
+  readonly bodiesPerSecond: number;
 }
 
 async function measure(
@@ -79,12 +84,16 @@ async function measure(
     logFile: join(dir, "h2load.log"),
     rpsPerClient,
   };
-  const rotation = rotateBodies(bodyFile, bodies);
+  const rotation = rotateBodies(bodyFile, bodies, ROTATE_US);
   try {
     await h2load({ ...spec, durationS: 1 }); // warm-up, not measured
     const countsBefore = await scrape(target);
     const cpuBefore = cpuSeconds(target.pid);
+    const writtenBefore = rotation.written;
+    const startedAt = performance.now();
     const result = await h2load({ ...spec, durationS: DURATION_S });
+    const bodiesPerSecond =
+      (rotation.written - writtenBefore) / ((performance.now() - startedAt) / 1000);
     const cpu = cpuSeconds(target.pid) - cpuBefore;
     const counts = delta(await scrape(target), countsBefore);
     return {
@@ -95,9 +104,10 @@ async function measure(
       cpuUsPerRequest: (cpu / Math.max(1, result.requests)) * 1e6,
       rssMB: rssBytes(target.pid) / 2 ** 20,
       serverCounts: counts,
+      bodiesPerSecond,
     };
   } finally {
-    rotation.stop();
+    await rotation.stop();
   }
 }
 
@@ -210,7 +220,7 @@ async function main(): Promise<void> {
         for (const target of compared) {
           const row = await measure(target, "closed", level, bodies);
           log(
-            `# ${row.target} c=${row.concurrency}: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms ${JSON.stringify(row.serverCounts)}`,
+            `# ${row.target} c=${row.concurrency}: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms, ${fmt(row.bodiesPerSecond, 0)} bodies/s ${JSON.stringify(row.serverCounts)}`,
           );
           closedRuns.push(row);
         }
