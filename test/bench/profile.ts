@@ -27,7 +27,7 @@ const { values } = parseArgs({
     "node-args": { type: "string", default: "" },
     /** No profiler: only the req/s and CPU figures, e.g. to compare two checkouts (--root). */
     plain: { type: "boolean", default: false },
-    "rotate-us": { type: "string", default: "100" },
+    "rotate-us": { type: "string", default: "1000" },
   },
 });
 const dir = mkdtempSync(join(tmpdir(), "tokenscope-prof-"));

@@ -5,13 +5,13 @@
 // "tokenscope-before", in the same alternation), --concurrency 16,64 (closed-loop levels),
 // --focus (closed loop and the memory probe only: no --workers 2, open loop or revocation),
 // --rounds N (the closed-loop alternation N times; the table shows each target's median run),
-// --rotate-us N (how long each body stays in h2load's file, 100 µs; see rotator.ts).
+// --rotate-us N (how long each body stays in h2load's file, 1000 µs; see rotator.ts).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readHmacKey } from "../../src/hmac-key.ts";
-import { startRedis } from "../harness/redis.ts";
+import { redisReply, startRedis } from "../harness/redis.ts";
 import { writeHmacKey } from "../harness/server.ts";
 import { cpuSeconds, rssBytes } from "./procs.ts";
 import { h2load, type LoadResult } from "./h2load.ts";
@@ -30,7 +30,7 @@ const { values } = parseArgs({
     concurrency: { type: "string" },
     focus: { type: "boolean", default: false },
     rounds: { type: "string", default: "1" },
-    "rotate-us": { type: "string", default: "100" },
+    "rotate-us": { type: "string", default: "1000" },
   },
 });
 const quick = values.quick;
@@ -64,6 +64,14 @@ interface Row extends LoadResult {
   readonly serverCounts: Record<string, number>;
   /** How many bodies the rotator put in h2load's file per second during the measured run. */
   readonly bodiesPerSecond: number;
+  /** Token reads that reached Redis per second (GETs, from the server's INFO commandstats). */
+  readonly storeReadsPerSecond: number;
+}
+
+/** GET calls Redis has served so far: every store read of a token record is one GET. */
+async function redisGets(port: number): Promise<number> {
+  const info = await redisReply(port, ["INFO", "commandstats"]);
+  return Number(/cmdstat_get:calls=(\d+)/.exec(String(info))?.[1] ?? 0);
 }
 
 async function measure(
@@ -71,6 +79,7 @@ async function measure(
   mode: string,
   level: (typeof LEVELS)[number],
   bodies: Buffer[],
+  redisPort: number,
   rpsPerClient?: number,
 ): Promise<Row> {
   const bodyFile = join(dir, "body.bin");
@@ -90,10 +99,12 @@ async function measure(
     const countsBefore = await scrape(target);
     const cpuBefore = cpuSeconds(target.pid);
     const writtenBefore = rotation.written;
+    const getsBefore = await redisGets(redisPort);
     const startedAt = performance.now();
     const result = await h2load({ ...spec, durationS: DURATION_S });
-    const bodiesPerSecond =
-      (rotation.written - writtenBefore) / ((performance.now() - startedAt) / 1000);
+    const seconds = (performance.now() - startedAt) / 1000;
+    const bodiesPerSecond = (rotation.written - writtenBefore) / seconds;
+    const storeReadsPerSecond = ((await redisGets(redisPort)) - getsBefore) / seconds;
     const cpu = cpuSeconds(target.pid) - cpuBefore;
     const counts = delta(await scrape(target), countsBefore);
     return {
@@ -105,6 +116,7 @@ async function measure(
       rssMB: rssBytes(target.pid) / 2 ** 20,
       serverCounts: counts,
       bodiesPerSecond,
+      storeReadsPerSecond,
     };
   } finally {
     await rotation.stop();
@@ -218,9 +230,9 @@ async function main(): Promise<void> {
       for (const level of LEVELS) {
         // Alternating: every target at this concurrency before the next level.
         for (const target of compared) {
-          const row = await measure(target, "closed", level, bodies);
+          const row = await measure(target, "closed", level, bodies, redis.port);
           log(
-            `# ${row.target} c=${row.concurrency}: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms, ${fmt(row.bodiesPerSecond, 0)} bodies/s ${JSON.stringify(row.serverCounts)}`,
+            `# ${row.target} c=${row.concurrency}: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms, ${fmt(row.bodiesPerSecond, 0)} bodies/s, ${fmt(row.storeReadsPerSecond, 0)} Redis GETs/s ${JSON.stringify(row.serverCounts)}`,
           );
           closedRuns.push(row);
         }
@@ -231,9 +243,16 @@ async function main(): Promise<void> {
     const openRps = Math.max(4, Math.round(peak / 2));
     const open = { concurrency: 0, clients: 4, streams: 100 };
     for (const target of values.focus ? [] : compared) {
-      const row = await measure(target, `open ${openRps}/s`, open, bodies, openRps / open.clients);
+      const row = await measure(
+        target,
+        `open ${openRps}/s`,
+        open,
+        bodies,
+        redis.port,
+        openRps / open.clients,
+      );
       log(
-        `# ${row.target} open loop at ${openRps}/s: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms ${JSON.stringify(row.serverCounts)}`,
+        `# ${row.target} open loop at ${openRps}/s: ${fmt(row.rps, 0)} req/s, p99 ${fmt(row.p99Ms, 3)} ms, ${fmt(row.storeReadsPerSecond, 0)} Redis GETs/s ${JSON.stringify(row.serverCounts)}`,
       );
       rows.push(row);
     }
