@@ -3,6 +3,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { promisify } from "node:util";
+import { pinnedCommand } from "./pinning.ts";
 
 const run = promisify(execFile);
 
@@ -17,6 +18,8 @@ export interface LoadSpec {
   /** Open loop: requests per second per connection (h2load --rps). */
   readonly rpsPerClient?: number;
   readonly logFile: string;
+  /** The CPUs to run h2load on (taskset -c; see pinning.ts), or anywhere. */
+  readonly cpus?: string;
 }
 
 export interface LoadResult {
@@ -56,7 +59,8 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
     `--log-file=${spec.logFile}`,
     ...(spec.rpsPerClient === undefined ? [] : [`--rps=${spec.rpsPerClient}`]),
   ];
-  const { stdout } = await run("h2load", args, { maxBuffer: 1 << 20 });
+  const [command, argv] = pinnedCommand(spec.cpus, "h2load", args);
+  const { stdout } = await run(command, argv, { maxBuffer: 1 << 20 });
   const total = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(
     stdout,
   );

@@ -5,7 +5,9 @@
 // "tokenscope-before", in the same alternation), --concurrency 16,64 (closed-loop levels),
 // --focus (closed loop and the memory probe only: no --workers 2, open loop or revocation),
 // --rounds N (the closed-loop alternation N times; the table shows each target's median run),
-// --rotate-us N (how long each body stays in h2load's file, 1000 µs; see rotator.ts).
+// --rotate-us N (how long each body stays in h2load's file, 1000 µs; see rotator.ts),
+// --no-pin (let every process run on any CPU; by default each single-process server under test
+// gets the last CPU to itself and h2load, Redis and the bench the others: see pinning.ts).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +18,7 @@ import { writeHmacKey } from "../harness/server.ts";
 import { cpuSeconds, rssBytes } from "./procs.ts";
 import { h2load, type LoadResult } from "./h2load.ts";
 import { rotateBodies } from "./rotator.ts";
+import { pin, pinningHere } from "./pinning.ts";
 import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
 import { mixBodies, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 import { measureRevocation, measureHotTokenRss, verifySample } from "./probes.ts";
@@ -31,11 +34,14 @@ const { values } = parseArgs({
     focus: { type: "boolean", default: false },
     rounds: { type: "string", default: "1" },
     "rotate-us": { type: "string", default: "1000" },
+    pin: { type: "boolean", default: true },
   },
+  allowNegative: true,
 });
 const quick = values.quick;
 const ROUNDS = Math.max(1, Number(values.rounds));
 const ROTATE_US = Number(values["rotate-us"]);
+const PINNING = values.pin ? pinningHere() : undefined;
 const TOKENS = Number(values.tokens ?? (quick ? 20_000 : 1_000_000));
 const DURATION_S = Number(values.duration ?? (quick ? 2 : 10));
 const DISTINCT_ALLOWED = Math.min(10_000, Math.floor(TOKENS / 2));
@@ -68,6 +74,13 @@ interface Row extends LoadResult {
   readonly storeReadsPerSecond: number;
 }
 
+async function redisPid(port: number): Promise<number> {
+  const info = await redisReply(port, ["INFO", "server"]);
+  const pid = Number(/process_id:(\d+)/.exec(String(info))?.[1]);
+  if (!(pid > 0)) throw new Error("Redis did not say its process id");
+  return pid;
+}
+
 /** GET calls Redis has served so far: every store read of a token record is one GET. */
 async function redisGets(port: number): Promise<number> {
   const info = await redisReply(port, ["INFO", "commandstats"]);
@@ -92,6 +105,7 @@ async function measure(
     warmUpS: 0,
     logFile: join(dir, "h2load.log"),
     rpsPerClient,
+    cpus: PINNING?.load,
   };
   const rotation = rotateBodies(bodyFile, bodies, ROTATE_US);
   try {
@@ -223,6 +237,16 @@ async function main(): Promise<void> {
         });
     if (ts2) targets.push(ts2);
     const compared = [baseline, ...before, ts1, ...(ts2 ? [ts2] : [])];
+    if (PINNING) {
+      for (const target of [baseline, ...before, ts1]) pin(target.pid, PINNING.server);
+      pin(process.pid, PINNING.load);
+      pin(await redisPid(redis.port), PINNING.load);
+    }
+    log(
+      PINNING
+        ? `# pinned: baseline and single-process tokenscope on CPU ${PINNING.server}; h2load, Redis and the bench on CPU ${PINNING.load}; tokenscope-w2 on any CPU`
+        : "# not pinned: every process runs on any CPU",
+    );
 
     const rows: Row[] = [];
     const closedRuns: Row[] = [];
@@ -308,6 +332,8 @@ async function main(): Promise<void> {
           tokens: TOKENS,
           durationS: DURATION_S,
           quick,
+          pinning: PINNING ?? null,
+          rotateUs: ROTATE_US,
           distinctAllowedTokens: DISTINCT_ALLOWED,
           rows,
           closedRuns,
