@@ -49,7 +49,8 @@ function clientSideOnly(): never {
 
 export type CheckMethod = grpc.MethodDefinition<CheckView, CheckResponseMessage>;
 
-export function authorizationServerDefinition(): grpc.ServiceDefinition<{ Check: CheckMethod }> {
+/** Assignable to grpc.ServiceDefinition; typed by method so that callers keep the types. */
+export function authorizationServerDefinition(): { readonly Check: CheckMethod } {
   return {
     Check: {
       path: CHECK_PATH,
