@@ -61,163 +61,170 @@ interface WritableBuffer extends Buffer {
   utf8Write(s: string, offset: number, length: number): number;
 }
 
-// The message is written back to front into a scratch buffer: a field's content first, then its
-// length, which is then known, then its tag; fields and repeated elements last to first. One
-// pass over every string, and no sizes computed ahead. The bytes written so far are
-// scratch[pos, scratch.length); one response is encoded at a time, then copied out.
-let scratch = Buffer.allocUnsafeSlow(8192) as WritableBuffer;
-let pos = scratch.length;
-
-/** Bytes written so far: what a length is measured from (it survives `room` growing scratch). */
-const written = () => scratch.length - pos;
-
-/** Makes room for n more bytes below pos. */
-function room(n: number): void {
-  if (pos >= n) return;
-  const used = written();
-  const grown = Buffer.allocUnsafeSlow(Math.max(2 * scratch.length, 2 * (used + n)));
-  scratch.copy(grown, grown.length - used, pos);
-  scratch = grown as WritableBuffer;
-  pos = grown.length - used;
-}
-
-function byte(b: number): void {
-  room(1);
-  scratch[--pos] = b;
-}
-
 /** Bytes of an unsigned 32-bit varint. */
 function varintSize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
-function varint(v: number): void {
-  room(5);
-  pos -= varintSize(v);
-  let p = pos;
-  while (v >= 0x80) {
-    scratch[p++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  scratch[p] = v;
-}
-
-/** int32 as protobufjs writes it: truncated to 32 bits; a negative one sign-extended to 64. */
-function int32(v: number): void {
-  const i = v | 0;
-  if (i >= 0) {
-    varint(i);
-    return;
-  }
-  // Ten bytes: the low 32 bits in seven-bit groups, then the sign's ones up to bit 63.
-  room(10);
-  pos -= 10;
-  let p = pos;
-  let lo = i >>> 0;
-  for (let k = 0; k < 4; k++) {
-    scratch[p++] = (lo & 0x7f) | 0x80;
-    lo >>>= 7;
-  }
-  scratch[p++] = 0xf0 | (lo & 0x0f); // bits 28–31, then 32–34 set, and the continuation bit
-  for (let k = 0; k < 4; k++) scratch[p++] = 0xff;
-  scratch[p] = 0x01;
-}
-
 const isHighSurrogate = (c: number) => c >= 0xd800 && c < 0xdc00;
 
-/** A string field's content and length: UTF-8, a lone surrogate as U+FFFD. */
-function utf8(s: string): void {
-  const before = written();
-  if (s.length >= NATIVE_FROM) {
-    const n = Buffer.byteLength(s, "utf8");
-    room(n);
-    pos -= n;
-    scratch.utf8Write(s, pos, n);
-  } else {
-    room(3 * s.length);
-    // Locals, not the module's bindings, in the loop: V8 keeps them in registers.
-    const buf = scratch;
-    let p = pos;
-    for (let i = s.length - 1; i >= 0; i--) {
-      let c = s.charCodeAt(i);
-      if (c < 0x80) {
-        buf[--p] = c;
-      } else if (c < 0x800) {
-        buf[--p] = 0x80 | (c & 0x3f);
-        buf[--p] = 0xc0 | (c >> 6);
-      } else if (c >= 0xdc00 && c < 0xe000 && i > 0 && isHighSurrogate(s.charCodeAt(i - 1))) {
-        c = 0x10000 + ((s.charCodeAt(--i) - 0xd800) << 10) + (c - 0xdc00);
-        buf[--p] = 0x80 | (c & 0x3f);
-        buf[--p] = 0x80 | ((c >> 6) & 0x3f);
-        buf[--p] = 0x80 | ((c >> 12) & 0x3f);
-        buf[--p] = 0xf0 | (c >> 18);
-      } else {
-        if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate
-        buf[--p] = 0x80 | (c & 0x3f);
-        buf[--p] = 0x80 | ((c >> 6) & 0x3f);
-        buf[--p] = 0xe0 | (c >> 12);
+/**
+ * Writes a message back to front into a scratch buffer: a field's content first, then its length,
+ * which is then known, then its tag; fields and repeated elements last to first. One pass over
+ * every string and no sizes computed ahead. The bytes written so far are buf[pos, buf.length).
+ */
+class BackwardWriter {
+  buf = Buffer.allocUnsafeSlow(8192) as WritableBuffer;
+  pos = this.buf.length;
+
+  /** Bytes written so far: what a length is measured from (it survives `room` growing buf). */
+  written(): number {
+    return this.buf.length - this.pos;
+  }
+
+  /** Makes room for n more bytes below pos. */
+  room(n: number): void {
+    if (this.pos >= n) return;
+    const used = this.written();
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.buf.length, 2 * (used + n)));
+    this.buf.copy(grown, grown.length - used, this.pos);
+    this.buf = grown as WritableBuffer;
+    this.pos = grown.length - used;
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[--this.pos] = b;
+  }
+
+  varint(v: number): void {
+    this.room(5);
+    const buf = this.buf;
+    let p = (this.pos -= varintSize(v));
+    while (v >= 0x80) {
+      buf[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[p] = v;
+  }
+
+  /** int32 as protobufjs writes it: truncated to 32 bits; a negative one sign-extended to 64. */
+  int32(v: number): void {
+    const i = v | 0;
+    if (i >= 0) {
+      this.varint(i);
+      return;
+    }
+    // Ten bytes: the low 32 bits in seven-bit groups, then the sign's ones up to bit 63.
+    this.room(10);
+    const buf = this.buf;
+    let p = (this.pos -= 10);
+    let lo = i >>> 0;
+    for (let k = 0; k < 4; k++) {
+      buf[p++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    buf[p++] = 0xf0 | (lo & 0x0f); // bits 28–31, then 32–34 set, and the continuation bit
+    for (let k = 0; k < 4; k++) buf[p++] = 0xff;
+    buf[p] = 0x01;
+  }
+
+  /** A string field: UTF-8 (a lone surrogate as U+FFFD), its length, its tag. */
+  string(fieldTag: number, s: string): void {
+    const before = this.written();
+    if (s.length >= NATIVE_FROM) {
+      const n = Buffer.byteLength(s, "utf8");
+      this.room(n);
+      this.pos -= n;
+      this.buf.utf8Write(s, this.pos, n);
+    } else {
+      this.room(3 * s.length);
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = s.length - 1; i >= 0; i--) {
+        let c = s.charCodeAt(i);
+        if (c < 0x80) {
+          buf[--p] = c;
+        } else if (c < 0x800) {
+          buf[--p] = 0x80 | (c & 0x3f);
+          buf[--p] = 0xc0 | (c >> 6);
+        } else if (c >= 0xdc00 && c < 0xe000 && i > 0 && isHighSurrogate(s.charCodeAt(i - 1))) {
+          c = 0x10000 + ((s.charCodeAt(--i) - 0xd800) << 10) + (c - 0xdc00);
+          buf[--p] = 0x80 | (c & 0x3f);
+          buf[--p] = 0x80 | ((c >> 6) & 0x3f);
+          buf[--p] = 0x80 | ((c >> 12) & 0x3f);
+          buf[--p] = 0xf0 | (c >> 18);
+        } else {
+          if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate
+          buf[--p] = 0x80 | (c & 0x3f);
+          buf[--p] = 0x80 | ((c >> 6) & 0x3f);
+          buf[--p] = 0xe0 | (c >> 12);
+        }
       }
+      this.pos = p;
     }
-    pos = p;
+    this.delimited(fieldTag, before);
   }
-  varint(written() - before);
-}
 
-function stringField(fieldTag: number, s: string): void {
-  utf8(s);
-  byte(fieldTag);
-}
+  /** Ends a length-delimited field whose content was written since `before`. */
+  delimited(fieldTag: number, before: number): void {
+    this.varint(this.written() - before);
+    this.byte(fieldTag);
+  }
 
-/** Ends a length-delimited field whose content was written since `before`. */
-function delimited(fieldTag: number, before: number): void {
-  varint(written() - before);
-  byte(fieldTag);
-}
-
-function headerOptions(fieldTag: number, headers: readonly HeaderValueOption[]): void {
-  for (let i = headers.length - 1; i >= 0; i--) {
-    const h = headers[i] as HeaderValueOption;
-    const option = written();
-    if (h.append_action !== undefined) {
-      int32(APPEND_ACTION[h.append_action]);
-      byte(OPTION_APPEND_ACTION);
+  headerOptions(fieldTag: number, headers: readonly HeaderValueOption[]): void {
+    for (let i = headers.length - 1; i >= 0; i--) {
+      const h = headers[i] as HeaderValueOption;
+      const option = this.written();
+      if (h.append_action !== undefined) {
+        this.int32(APPEND_ACTION[h.append_action]);
+        this.byte(OPTION_APPEND_ACTION);
+      }
+      const header = this.written();
+      this.string(HEADER_VALUE, h.header.value);
+      this.string(HEADER_KEY, h.header.key);
+      this.delimited(OPTION_HEADER, header);
+      this.delimited(fieldTag, option);
     }
-    const header = written();
-    stringField(HEADER_VALUE, h.header.value);
-    stringField(HEADER_KEY, h.header.key);
-    delimited(OPTION_HEADER, header);
-    delimited(fieldTag, option);
+  }
+
+  checkResponse(response: CheckResponseMessage): Buffer {
+    this.pos = this.buf.length;
+    const { status, ok_response: ok, denied_response: denied } = response;
+    if (ok !== undefined) {
+      const start = this.written();
+      const remove = ok.headers_to_remove;
+      for (let i = remove.length - 1; i >= 0; i--)
+        this.string(OK_HEADERS_TO_REMOVE, remove[i] as string);
+      this.headerOptions(OK_HEADERS, ok.headers);
+      this.delimited(RESPONSE_OK, start);
+    }
+    if (denied !== undefined) {
+      const start = this.written();
+      this.string(DENIED_BODY, denied.body);
+      this.headerOptions(DENIED_HEADERS, denied.headers);
+      const httpStatus = this.written();
+      this.int32(denied.status.code);
+      this.byte(HTTP_STATUS_CODE);
+      this.delimited(DENIED_STATUS, httpStatus);
+      this.delimited(RESPONSE_DENIED, start);
+    }
+    const rpcStatus = this.written();
+    this.string(RPC_STATUS_MESSAGE, status.message);
+    this.int32(status.code);
+    this.byte(RPC_STATUS_CODE);
+    this.delimited(RESPONSE_STATUS, rpcStatus);
+    // Copied out: the scratch is written over by the next response.
+    const out = Buffer.allocUnsafe(this.written());
+    this.buf.copy(out, 0, this.pos);
+    return out;
   }
 }
+
+/** One response is encoded at a time (synchronously): one scratch serves them all. */
+const writer = new BackwardWriter();
 
 /** The protobuf encoding of a CheckResponse as toCheckResponse builds it. */
 export function encodeCheckResponse(response: CheckResponseMessage): Buffer {
-  pos = scratch.length;
-  const { status, ok_response: ok, denied_response: denied } = response;
-  if (ok !== undefined) {
-    const start = written();
-    const remove = ok.headers_to_remove;
-    for (let i = remove.length - 1; i >= 0; i--)
-      stringField(OK_HEADERS_TO_REMOVE, remove[i] as string);
-    headerOptions(OK_HEADERS, ok.headers);
-    delimited(RESPONSE_OK, start);
-  }
-  if (denied !== undefined) {
-    const start = written();
-    stringField(DENIED_BODY, denied.body);
-    headerOptions(DENIED_HEADERS, denied.headers);
-    const httpStatus = written();
-    int32(denied.status.code);
-    byte(HTTP_STATUS_CODE);
-    delimited(DENIED_STATUS, httpStatus);
-    delimited(RESPONSE_DENIED, start);
-  }
-  const rpcStatus = written();
-  stringField(RPC_STATUS_MESSAGE, status.message);
-  int32(status.code);
-  byte(RPC_STATUS_CODE);
-  delimited(RESPONSE_STATUS, rpcStatus);
-  const out = Buffer.allocUnsafe(written());
-  scratch.copy(out, 0, pos);
-  return out;
+  return writer.checkResponse(response);
 }
