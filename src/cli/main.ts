@@ -5,7 +5,6 @@ import { KeyError } from "../hmac-key.ts";
 import { WebhookCertificateError } from "../kube/webhook-server.ts";
 import { StoreConflictError, StoreUnavailableError } from "../store/token-store.ts";
 import { TokenRequestError } from "../tokens/token-service.ts";
-import { runCheck } from "./check-command.ts";
 import { runToken } from "./token-commands.ts";
 import { AUDIT_USAGE, runAudit } from "./audit-command.ts";
 import { serve } from "../main.ts";
@@ -37,8 +36,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         return await runServe(rest, env);
       case "token":
         return await runToken(rest, env);
-      case "check":
+      case "check": {
+        // Loaded on demand: the client loads Envoy's protos (proto-loader), which `serve` never does.
+        const { runCheck } = await import("./check-command.ts");
         return await runCheck(rest, env);
+      }
       case "audit":
         return await runAudit(rest, env);
       case undefined:

@@ -18,7 +18,6 @@ import {
   type RequestFields,
   type WantedHeader,
 } from "./from-check-request.ts";
-import { extAuthzPackageDefinition } from "./protos.ts";
 
 export class WireError extends Error {
   override readonly name = "WireError";
@@ -36,75 +35,106 @@ const MAX_WANTED_KEY_BYTES = 3 * Math.max(...WANTED_HEADERS.map((n) => n.length)
 const NAMESPACE_KEY = [...Buffer.from("namespace", "latin1")];
 
 /** Field number → a bit per wire type its declared type may arrive in, for one message type. */
-type WireTypes = readonly number[];
-
-interface FieldDescriptor {
-  number: number;
-  type: string;
-  label: string;
-}
-interface MessageDescriptor {
-  name: string;
-  field: FieldDescriptor[];
-  nestedType?: MessageDescriptor[];
-}
-
-const SCALAR_WIRE_TYPE: Record<string, number> = {
-  TYPE_DOUBLE: FIXED64,
-  TYPE_FIXED64: FIXED64,
-  TYPE_SFIXED64: FIXED64,
-  TYPE_FLOAT: FIXED32,
-  TYPE_FIXED32: FIXED32,
-  TYPE_SFIXED32: FIXED32,
-};
+export type WireTypes = readonly number[];
 
 /** Besides the wire type bits: how protobufjs reads a declared varint field (see Reader.skip). */
 const VARINT_32 = 1 << 8;
 const VARINT_64 = 1 << 9;
-const LONG_VARINTS = new Set(["TYPE_INT64", "TYPE_UINT64", "TYPE_SINT64"]);
-
-function wireTypeBits(field: FieldDescriptor): number {
-  if (field.type === "TYPE_STRING" || field.type === "TYPE_BYTES" || field.type === "TYPE_MESSAGE")
-    return 1 << LENGTH_DELIMITED;
-  const wireType = SCALAR_WIRE_TYPE[field.type] ?? VARINT;
-  let bits = 1 << wireType;
-  if (wireType === VARINT) bits |= LONG_VARINTS.has(field.type) ? VARINT_64 : VARINT_32;
-  // A repeated number may come packed (one length-delimited run) or one by one.
-  return field.label === "LABEL_REPEATED" ? bits | (1 << LENGTH_DELIMITED) : bits;
-}
-
-/** The declared wire types of a message of Envoy's protos, by full name (nested types too). */
-function schema(fullName: string): WireTypes {
-  const definitions = extAuthzPackageDefinition() as Record<string, { type?: MessageDescriptor }>;
-  const parts = fullName.split(".");
-  for (let cut = parts.length; cut > 0; cut--) {
-    let message = definitions[parts.slice(0, cut).join(".")]?.type;
-    for (const nested of parts.slice(cut)) {
-      message = message?.nestedType?.find((m) => m.name === nested);
-    }
-    if (message?.field !== undefined) {
-      // Undeclared numbers take any wire type: protobufjs skips them by the one they carry.
-      const bits = new Array<number>(1 + Math.max(...message.field.map((f) => f.number)));
-      bits.fill(ANY_WIRE_TYPE);
-      for (const f of message.field) bits[f.number] = wireTypeBits(f);
-      return bits;
-    }
-  }
-  throw new Error(`${fullName} not found in Envoy's protos`);
-}
 
 const ANY_WIRE_TYPE = 0xff;
+/** string, bytes, a message, a map entry (no field read here is a repeated number). */
+const LENGTH = 1 << LENGTH_DELIMITED;
+/** int32, uint32, bool, an enum: protobufjs reads them as 32-bit varints. */
+const INT32 = (1 << VARINT) | VARINT_32;
+/** int64, uint64, sint64. */
+const INT64 = (1 << VARINT) | VARINT_64;
+
+/**
+ * Field number → the wire types its declared type may arrive in, for one message type; numbers
+ * it does not declare take any wire type (protobufjs skips them by the one they carry).
+ */
+function declared(fields: Readonly<Record<number, number>>): WireTypes {
+  const numbers = Object.keys(fields).map(Number);
+  const bits = new Array<number>(1 + Math.max(...numbers)).fill(ANY_WIRE_TYPE);
+  for (const n of numbers) bits[n] = fields[n] as number;
+  return bits;
+}
+
+/**
+ * The declared types of every message the reader walks, from Envoy's v3 protos (field numbers
+ * and types are facts of the protocol; test/unit/check-request-wire.test.ts compares each table
+ * with the protos as proto-loader loads them). Keeping them here spares `serve` the proto tree.
+ */
+export const DECLARED_WIRE_TYPES = {
+  // service/auth/v3/external_auth.proto: attributes 1
+  "envoy.service.auth.v3.CheckRequest": declared({ 1: LENGTH }),
+  // service/auth/v3/attribute_context.proto: source 1, destination 2, request 4,
+  // context_extensions 10 (map), metadata_context 11, tls_session 12, route_metadata_context 13
+  "envoy.service.auth.v3.AttributeContext": declared({
+    1: LENGTH,
+    2: LENGTH,
+    4: LENGTH,
+    10: LENGTH,
+    11: LENGTH,
+    12: LENGTH,
+    13: LENGTH,
+  }),
+  // address 1, service 2, labels 3 (map), principal 4, certificate 5
+  "envoy.service.auth.v3.AttributeContext.Peer": declared({
+    1: LENGTH,
+    2: LENGTH,
+    3: LENGTH,
+    4: LENGTH,
+    5: LENGTH,
+  }),
+  // time 1, http 2
+  "envoy.service.auth.v3.AttributeContext.Request": declared({ 1: LENGTH, 2: LENGTH }),
+  // id 1, method 2, headers 3 (map), path 4, host 5, scheme 6, query 7, fragment 8,
+  // size 9 (int64), protocol 10, body 11, raw_body 12 (bytes), header_map 13
+  "envoy.service.auth.v3.AttributeContext.HttpRequest": declared({
+    1: LENGTH,
+    2: LENGTH,
+    3: LENGTH,
+    4: LENGTH,
+    5: LENGTH,
+    6: LENGTH,
+    7: LENGTH,
+    8: LENGTH,
+    9: INT64,
+    10: LENGTH,
+    11: LENGTH,
+    12: LENGTH,
+    13: LENGTH,
+  }),
+  // config/core/v3/address.proto: socket_address 1, pipe 2, envoy_internal_address 3
+  "envoy.config.core.v3.Address": declared({ 1: LENGTH, 2: LENGTH, 3: LENGTH }),
+  // protocol 1 (enum), address 2, port_value 3 (uint32), named_port 4, resolver_name 5,
+  // ipv4_compat 6 (bool)
+  "envoy.config.core.v3.SocketAddress": declared({
+    1: INT32,
+    2: LENGTH,
+    3: INT32,
+    4: LENGTH,
+    5: LENGTH,
+    6: INT32,
+  }),
+  // config/core/v3/base.proto: headers 1 (repeated HeaderValue)
+  "envoy.config.core.v3.HeaderMap": declared({ 1: LENGTH }),
+  // key 1, value 2, raw_value 3 (bytes)
+  "envoy.config.core.v3.HeaderValue": declared({ 1: LENGTH, 2: LENGTH, 3: LENGTH }),
+} as const satisfies Record<string, WireTypes>;
+
 /** map<string, string> entries: key 1, value 2. */
-const ENTRY: WireTypes = [ANY_WIRE_TYPE, 1 << LENGTH_DELIMITED, 1 << LENGTH_DELIMITED];
-const CHECK_REQUEST = schema("envoy.service.auth.v3.CheckRequest");
-const ATTRIBUTE_CONTEXT = schema("envoy.service.auth.v3.AttributeContext");
-const PEER = schema("envoy.service.auth.v3.AttributeContext.Peer");
-const ADDRESS = schema("envoy.config.core.v3.Address");
-const SOCKET_ADDRESS = schema("envoy.config.core.v3.SocketAddress");
-const REQUEST = schema("envoy.service.auth.v3.AttributeContext.Request");
-const HTTP_REQUEST = schema("envoy.service.auth.v3.AttributeContext.HttpRequest");
-const HEADER_MAP = schema("envoy.config.core.v3.HeaderMap");
-const HEADER_VALUE = schema("envoy.config.core.v3.HeaderValue");
+const ENTRY: WireTypes = [ANY_WIRE_TYPE, LENGTH, LENGTH];
+const CHECK_REQUEST = DECLARED_WIRE_TYPES["envoy.service.auth.v3.CheckRequest"];
+const ATTRIBUTE_CONTEXT = DECLARED_WIRE_TYPES["envoy.service.auth.v3.AttributeContext"];
+const PEER = DECLARED_WIRE_TYPES["envoy.service.auth.v3.AttributeContext.Peer"];
+const ADDRESS = DECLARED_WIRE_TYPES["envoy.config.core.v3.Address"];
+const SOCKET_ADDRESS = DECLARED_WIRE_TYPES["envoy.config.core.v3.SocketAddress"];
+const REQUEST = DECLARED_WIRE_TYPES["envoy.service.auth.v3.AttributeContext.Request"];
+const HTTP_REQUEST = DECLARED_WIRE_TYPES["envoy.service.auth.v3.AttributeContext.HttpRequest"];
+const HEADER_MAP = DECLARED_WIRE_TYPES["envoy.config.core.v3.HeaderMap"];
+const HEADER_VALUE = DECLARED_WIRE_TYPES["envoy.config.core.v3.HeaderValue"];
 
 /** Node's Buffer has these without argument checks; protobufjs reads strings with them too. */
 interface SliceableBuffer extends Buffer {

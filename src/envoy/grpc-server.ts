@@ -2,43 +2,14 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { CheckService } from "../check/check-service.ts";
-import { checkViewOf, type CheckView } from "./from-check-request.ts";
-import { readCheckRequestFields } from "./check-request-wire.ts";
-import { toCheckResponse } from "./to-check-response.ts";
-import { EncodedResponses } from "./encoded-responses.ts";
-import { authorizationService } from "./protos.ts";
+import type { CheckView } from "./from-check-request.ts";
+import { toCheckResponse, type CheckResponseMessage } from "./to-check-response.ts";
+import { AUTHORIZATION_SERVICE, authorizationServerDefinition } from "./authorization-service.ts";
 
-export const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
+export { AUTHORIZATION_SERVICE };
 
 /** Envoy's own default max request headers is 60 KiB; leave room for a few more. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
-
-/**
- * Check's message is read straight into the view a decision needs (check-request-wire.ts), not
- * decoded whole. grpc-js answers an undecodable message with INTERNAL, which an Envoy set to
- * failure_mode_allow would let through: unreadable bytes become an empty request instead, so the
- * answer is an explicit deny (missing_token) like any other request without a token.
- */
-function checkReading(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const check = service.Check;
-  if (check === undefined) throw new Error("the Authorization service has no Check");
-  const encode = check.responseSerialize;
-  return {
-    Check: {
-      ...check,
-      // A response already encoded (EncodedResponses) goes out as it is.
-      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : encode(value)),
-      requestDeserialize: (bytes: Buffer): CheckView => {
-        try {
-          return checkViewOf(readCheckRequestFields(bytes));
-        } catch {
-          // Bytes that are not a CheckRequest carry no readable token: an empty request.
-          return checkViewOf({ headerMapUsed: false });
-        }
-      },
-    },
-  };
-}
 
 export interface GrpcServer {
   readonly port: number;
@@ -66,15 +37,15 @@ export async function startGrpcServer(opts: {
     [AUTHORIZATION_SERVICE]: "NOT_SERVING",
   });
   health.addToServer(server);
-  const service = checkReading(authorizationService());
-  const encodeResponse = (service.Check as grpc.MethodDefinition<unknown, unknown>)
-    .responseSerialize;
-  const responses = new EncodedResponses((response) => encodeResponse(response));
-  server.addService(service, {
-    Check(call: grpc.ServerUnaryCall<CheckView, unknown>, callback: grpc.sendUnaryData<unknown>) {
+  server.addService(authorizationServerDefinition(), {
+    Check(
+      call: grpc.ServerUnaryCall<CheckView, CheckResponseMessage>,
+      callback: grpc.sendUnaryData<CheckResponseMessage>,
+    ) {
       opts.check(call.request).then(
         (result) => {
-          callback(null, responses.for(result.decision));
+          // Encoded for each answer (check-response-wire.ts): cheaper than keeping the bytes.
+          callback(null, toCheckResponse(result.decision));
         },
         (err: unknown) => {
           // The check service never rejects; if it somehow does, answer a deny, not an error

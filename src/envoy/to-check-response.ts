@@ -17,12 +17,38 @@ export const HEADER_SCOPE = "x-tokenscope-scope";
 export const HEADER_OWNER = "x-tokenscope-owner";
 export const HEADER_DRY_RUN = "x-tokenscope-dry-run-deny";
 
+/** envoy.config.core.v3.HeaderValueOption.HeaderAppendAction, by name (as proto-loader reads it). */
+export type HeaderAppendAction =
+  | "APPEND_IF_EXISTS_OR_ADD"
+  | "ADD_IF_ABSENT"
+  | "OVERWRITE_IF_EXISTS_OR_ADD"
+  | "OVERWRITE_IF_EXISTS";
+
+export interface HeaderValueOption {
+  readonly header: { readonly key: string; readonly value: string };
+  readonly append_action?: HeaderAppendAction;
+}
+
+/** The CheckResponses tokenscope sends, in proto-loader's keepCase shape (fields by proto name). */
+export interface CheckResponseMessage {
+  readonly status: { readonly code: number; readonly message: string };
+  readonly ok_response?: {
+    readonly headers: readonly HeaderValueOption[];
+    readonly headers_to_remove: readonly string[];
+  };
+  readonly denied_response?: {
+    readonly status: { readonly code: number };
+    readonly headers: readonly HeaderValueOption[];
+    readonly body: string;
+  };
+}
+
 /** Overwrite, never append: a client cannot smuggle its own x-tokenscope-* values upstream. */
-function setHeader(key: string, value: string) {
+function setHeader(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" };
 }
 
-function addHeader(key: string, value: string) {
+function addHeader(key: string, value: string): HeaderValueOption {
   return { header: { key, value } };
 }
 
@@ -37,7 +63,7 @@ export function denyBody(reason: string, message: string): string {
   return JSON.stringify({ error: message, reason });
 }
 
-export function toCheckResponse(decision: Decision): object {
+export function toCheckResponse(decision: Decision): CheckResponseMessage {
   if (decision.allowed) {
     const headers = [
       setHeader(HEADER_TOKEN_ID, decision.token.id),

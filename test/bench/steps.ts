@@ -14,13 +14,14 @@ import { createCheckService } from "../../src/check/check-service.ts";
 import { serveConfig } from "../../src/config.ts";
 import { decide, readCredential, isDecision, type Decision } from "../../src/domain/decide.ts";
 import { readCheckRequestFields } from "../../src/envoy/check-request-wire.ts";
-import { EncodedResponses } from "../../src/envoy/encoded-responses.ts";
+import { encodeCheckResponse } from "../../src/envoy/check-response-wire.ts";
 import {
   checkViewOf,
   fromCheckRequest,
   type CheckView,
 } from "../../src/envoy/from-check-request.ts";
 import { authorizationService } from "../../src/envoy/protos.ts";
+import { toCheckResponse } from "../../src/envoy/to-check-response.ts";
 import { readHmacKey } from "../../src/hmac-key.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
@@ -161,8 +162,6 @@ try {
       };
     }),
   );
-  const responses = new EncodedResponses((r) => CHECK.responseSerialize(r));
-
   const steps: [string, () => number | Promise<number>][] = [
     [
       "decode, proto-loader (baseline pays this)",
@@ -201,7 +200,14 @@ try {
           }),
         ),
     ],
-    ["encoded response lookup", () => time(decisions, (d) => responses.for(d))],
+    [
+      "response, proto-loader encode (baseline-style)",
+      () => time(decisions, (d) => CHECK.responseSerialize(toCheckResponse(d))),
+    ],
+    [
+      "response, hand encoder (tokenscope)",
+      () => time(decisions, (d) => encodeCheckResponse(toCheckResponse(d))),
+    ],
     ["whole Check, cache hit (await, in process)", () => timeAsync(views, (v) => check(v))],
   ];
   const rows: [string, number][] = [];

@@ -8,13 +8,18 @@
 // refuses: those whose only defect lies inside a field no decision reads, which it skips by length.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readCheckRequestFields, WireError } from "../../src/envoy/check-request-wire.ts";
+import {
+  DECLARED_WIRE_TYPES,
+  readCheckRequestFields,
+  WireError,
+  type WireTypes,
+} from "../../src/envoy/check-request-wire.ts";
 import {
   checkViewOf,
   fromCheckRequest,
   type CheckView,
 } from "../../src/envoy/from-check-request.ts";
-import { authorizationService } from "../../src/envoy/protos.ts";
+import { authorizationService, extAuthzPackageDefinition } from "../../src/envoy/protos.ts";
 import { checkRequestFixture } from "../harness/fixtures.ts";
 import {
   chance,
@@ -145,6 +150,66 @@ function tryRead(read: (b: Buffer) => CheckView, bytes: Buffer): CheckView | Err
     return err instanceof Error ? err : new Error(String(err));
   }
 }
+
+interface FieldDescriptor {
+  number: number;
+  type: string;
+  label: string;
+}
+interface MessageDescriptor {
+  name: string;
+  field: FieldDescriptor[];
+  nestedType?: MessageDescriptor[];
+}
+
+/**
+ * The wire types a message's fields may arrive in, derived from Envoy's protos as proto-loader
+ * loads them, in the reader's encoding: a bit per wire type, plus how protobufjs reads a varint.
+ */
+function wireTypesFromProtos(fullName: string): WireTypes {
+  const [VARINT, FIXED64, LENGTH_DELIMITED, FIXED32] = [0, 1, 2, 5];
+  const [VARINT_32, VARINT_64, ANY] = [1 << 8, 1 << 9, 0xff];
+  const fixed: Record<string, number> = {
+    TYPE_DOUBLE: FIXED64,
+    TYPE_FIXED64: FIXED64,
+    TYPE_SFIXED64: FIXED64,
+    TYPE_FLOAT: FIXED32,
+    TYPE_FIXED32: FIXED32,
+    TYPE_SFIXED32: FIXED32,
+  };
+  const bitsOf = (f: FieldDescriptor): number => {
+    if (["TYPE_STRING", "TYPE_BYTES", "TYPE_MESSAGE"].includes(f.type))
+      return 1 << LENGTH_DELIMITED;
+    const wireType = fixed[f.type] ?? VARINT;
+    let bits = 1 << wireType;
+    if (wireType === VARINT)
+      bits |= ["TYPE_INT64", "TYPE_UINT64", "TYPE_SINT64"].includes(f.type) ? VARINT_64 : VARINT_32;
+    return f.label === "LABEL_REPEATED" ? bits | (1 << LENGTH_DELIMITED) : bits;
+  };
+  const definitions = extAuthzPackageDefinition() as Record<string, { type?: MessageDescriptor }>;
+  const parts = fullName.split(".");
+  for (let cut = parts.length; cut > 0; cut--) {
+    let message = definitions[parts.slice(0, cut).join(".")]?.type;
+    for (const nested of parts.slice(cut)) {
+      message = message?.nestedType?.find((m) => m.name === nested);
+    }
+    if (message?.field !== undefined) {
+      const bits = new Array<number>(1 + Math.max(...message.field.map((f) => f.number)));
+      bits.fill(ANY);
+      for (const f of message.field) bits[f.number] = bitsOf(f);
+      return bits;
+    }
+  }
+  throw new Error(`${fullName} not found in Envoy's protos`);
+}
+
+describe("the reader's field tables", () => {
+  for (const [name, table] of Object.entries(DECLARED_WIRE_TYPES)) {
+    it(`${name}: every field number and type as Envoy's protos declare them`, () => {
+      assert.deepEqual(table, wireTypesFromProtos(name));
+    });
+  }
+});
 
 describe("reading CheckRequest bytes for a decision", () => {
   it("reads Envoy's and Istio's CheckRequests as proto-loader does", () => {
