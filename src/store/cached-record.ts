@@ -1,8 +1,8 @@
 // What the token cache keeps of a record, and what that costs. The cache serves the Check path
 // only (src/main.ts hands it to the check service, nothing else), so a cached record keeps what a
 // Check reads and nothing more:
-// - decide(): id, environment, hash (secret), seal (as their bytes), and the lifecycle: revokedAt, replacedBy,
-//   graceUntil, notBefore, expiresAt (tokenState); labels (route rules);
+// - decide(): id, environment, hash (secret) and seal (as the bytes they decode to), and the
+//   lifecycle: revokedAt, replacedBy, graceUntil, notBefore, expiresAt (tokenState); labels;
 // - the seal (sealMatches): id, environment, scope, owner, labels, notBefore, expiresAt, createdAt;
 // - the response, metrics and audit: id, scope, owner (decide's TokenIdentity).
 // Left out: description and createdBy (free text, unbounded), replaces, lastUsedAt and
@@ -14,17 +14,27 @@ import type { KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { VERIFIED_DIGEST, VERIFIED_WITH, type VerificationSlots } from "../domain/token.ts";
 import type { TokenRecord } from "../domain/token-record.ts";
+import { AbsoluteTime, timeAt, timeFrom, type RecordTime } from "./record-times.ts";
 
 type Labels = TokenRecord["labels"];
+
+/** Revocation and rotation, on the few records that have either. */
+interface Lifecycle {
+  readonly revokedAt: number | undefined;
+  readonly replacedBy: string | undefined;
+  readonly graceUntil: number | undefined;
+}
 
 /**
  * A cached record, and its cache entry: `cachedUntil` (monotonic ms) is when the cache stops
  * serving it. One object per entry, with one fixed shape for every record.
  *
- * Compact where a Check allows it: the hash and the seal are kept as the 64 bytes they decode to
- * (one Latin-1 string, 80 heap bytes, against 160 for the two hex strings), and the memo of the
- * secret and seal checks is two fields of the record (VerificationSlots) rather than entries in
- * two WeakMaps.
+ * Compact where a Check allows it, with the record's fields read through getters: the hash and
+ * the seal are kept as the 64 bytes they decode to (one Latin-1 string, 80 heap bytes, against
+ * 160 for the two hex strings); notBefore and expiresAt as small-integer offsets from createdAt
+ * (record-times.ts); revokedAt, replacedBy and graceUntil in one field, unset on most records;
+ * and the memo of the secret and seal checks is two fields of the record (VerificationSlots)
+ * rather than entries in two WeakMaps.
  */
 export class CachedRecord implements VerificationSlots {
   readonly id: string;
@@ -33,16 +43,16 @@ export class CachedRecord implements VerificationSlots {
   readonly environment: string;
   readonly labels: Labels;
   readonly createdAt: number;
-  readonly notBefore: number;
-  readonly expiresAt: number;
-  readonly revokedAt: number | undefined;
-  readonly replacedBy: string | undefined;
-  readonly graceUntil: number | undefined;
+  readonly #notBefore: RecordTime;
+  readonly #expiresAt: RecordTime;
+  readonly #lifecycle: Lifecycle | undefined;
   /** The hash's 32 bytes then the seal's 32, as Latin-1; "" when either is not 32 bytes. */
   readonly #proof: string;
   readonly cachedUntil: number;
   /** What approxEntryBytes charged for it, given back when it leaves. */
   readonly bytes: number;
+  /** Read since the cache last passed it by for eviction (the cache's second-chance bit). */
+  used = false;
   [VERIFIED_WITH]: KeyObject | null = null;
   [VERIFIED_DIGEST] = "";
 
@@ -55,14 +65,35 @@ export class CachedRecord implements VerificationSlots {
     this.environment = shared.string(r.environment);
     this.labels = shared.labels(r.labels);
     this.createdAt = r.createdAt;
-    this.notBefore = r.notBefore;
-    this.expiresAt = r.expiresAt;
-    this.revokedAt = r.revokedAt;
-    this.replacedBy = r.replacedBy;
-    this.graceUntil = r.graceUntil;
+    this.#notBefore = timeFrom(r.createdAt, r.notBefore);
+    this.#expiresAt = timeFrom(r.createdAt, r.expiresAt);
+    this.#lifecycle =
+      r.revokedAt === undefined && r.replacedBy === undefined && r.graceUntil === undefined
+        ? undefined
+        : { revokedAt: r.revokedAt, replacedBy: r.replacedBy, graceUntil: r.graceUntil };
     this.#proof = proofOf(r.hash, r.seal);
     this.cachedUntil = cachedUntil;
     this.bytes = approxEntryBytes(id, this, shared);
+  }
+
+  get notBefore(): number {
+    return timeAt(this.createdAt, this.#notBefore);
+  }
+
+  get expiresAt(): number {
+    return timeAt(this.createdAt, this.#expiresAt);
+  }
+
+  get revokedAt(): number | undefined {
+    return this.#lifecycle?.revokedAt;
+  }
+
+  get replacedBy(): string | undefined {
+    return this.#lifecycle?.replacedBy;
+  }
+
+  get graceUntil(): number | undefined {
+    return this.#lifecycle?.graceUntil;
   }
 
   /**
@@ -78,9 +109,16 @@ export class CachedRecord implements VerificationSlots {
     return this.#proof === "" ? undefined : hexOf(this.#proof.slice(DIGEST_BYTES));
   }
 
-  /** Heap bytes of the proof string (for approxEntryBytes). */
-  get proofBytes(): number {
-    return stringBytes(this.#proof);
+  /** Heap bytes held by this record alone, beyond its fields and the shared values. */
+  get ownBytes(): number {
+    let bytes = stringBytes(this.#proof) + numberBytes(this.createdAt);
+    bytes += timeBytes(this.#notBefore) + timeBytes(this.#expiresAt);
+    const l = this.#lifecycle;
+    if (l !== undefined) {
+      bytes += OBJECT_HEADER + 3 * WORD + numberBytes(l.revokedAt) + numberBytes(l.graceUntil);
+      if (l.replacedBy !== undefined) bytes += stringBytes(l.replacedBy);
+    }
+    return bytes;
   }
 
   /**
@@ -117,6 +155,7 @@ function hexOf(latin1: string): string {
 export class CachedAbsence {
   readonly cachedUntil: number;
   readonly bytes: number;
+  used = false;
   constructor(id: string, cachedUntil: number) {
     this.cachedUntil = cachedUntil;
     this.bytes = approxEntryBytes(id, undefined, undefined);
@@ -140,8 +179,8 @@ const MAP_SLOT = 48;
  * 32-character string, once the record was checked (charged up front: a cached record is checked).
  */
 const MEMO_DIGEST = STRING_HEADER + 32;
-const RECORD_FIELDS = 16;
-const ABSENCE_FIELDS = 2;
+const RECORD_FIELDS = 15;
+const ABSENCE_FIELDS = 3;
 
 function oneBytePerChar(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
@@ -155,6 +194,10 @@ export function stringBytes(s: string): number {
 
 function numberBytes(n: number | undefined): number {
   return n === undefined || (Number.isInteger(n) && Math.abs(n) < 2 ** 31) ? 0 : NUMBER_BOX;
+}
+
+function timeBytes(t: RecordTime): number {
+  return t instanceof AbsoluteTime ? OBJECT_HEADER + WORD + numberBytes(t.at) : 0;
 }
 
 function labelsBytes(labels: Labels): number {
@@ -175,19 +218,7 @@ export function approxEntryBytes(
 ): number {
   let bytes = MAP_SLOT + stringBytes(id);
   if (record === undefined) return bytes + OBJECT_HEADER + ABSENCE_FIELDS * WORD + NUMBER_BOX;
-  bytes += OBJECT_HEADER + RECORD_FIELDS * WORD + MEMO_DIGEST + record.proofBytes;
-  for (const n of [
-    record.createdAt,
-    record.notBefore,
-    record.expiresAt,
-    record.revokedAt,
-    record.graceUntil,
-    record.cachedUntil,
-  ]) {
-    bytes += numberBytes(n);
-  }
-  // The id is the key's string (counted above).
-  if (record.replacedBy !== undefined) bytes += stringBytes(record.replacedBy);
+  bytes += OBJECT_HEADER + RECORD_FIELDS * WORD + MEMO_DIGEST + record.ownBytes;
   for (const s of [record.scope, record.owner, record.environment]) {
     if (shared?.holds(s) !== true) bytes += stringBytes(s);
   }

@@ -85,6 +85,14 @@ describe("a cached record decides exactly like the stored one", () => {
     ["a rotated token past grace", aRecord({ replacedBy: "N", graceUntil: T0 + HOUR }), {}],
     ["an expired token", aRecord({ expiresAt: T0 + HOUR }), {}],
     ["a token not yet valid", aRecord({ notBefore: T0 + 3 * HOUR }), {}],
+    // Lifetimes kept as offsets from createdAt (milliseconds or seconds) or as they are.
+    ["a 90-day token", aRecord({ expiresAt: T0 + 90 * 24 * HOUR }), {}],
+    ["a token expiring a millisecond after now", aRecord({ expiresAt: T0 + 2 * HOUR + 1 }), {}],
+    ["a token expiring at now", aRecord({ expiresAt: T0 + 2 * HOUR }), {}],
+    ["a lifetime of 90 days and 1 ms", aRecord({ expiresAt: T0 + 90 * 24 * HOUR + 1 }), {}],
+    ["a token valid from a millisecond after now", aRecord({ notBefore: T0 + 2 * HOUR + 1 }), {}],
+    ["a fractional expiry", aRecord({ expiresAt: T0 + 2 * HOUR + 0.5 }), {}],
+    ["a revocation at now", aRecord({ revokedAt: T0 + 2 * HOUR }), {}],
     ["labels changed without the key", aRecord({ labels: { tenant: "other" } }), {}],
     ["another scope without the key", aRecord({ scope: "prod/admin" }), {}],
     ["an owner changed without the key", aRecord({ owner: "mallory" }), {}],
@@ -163,6 +171,33 @@ describe("a cached record decides exactly like the stored one", () => {
       assert.ok(!shown.includes(hidden), hidden);
     }
     assert.ok(shown.includes(token.id));
+  });
+
+  it("reads back every field decide() and the seal read, exactly", () => {
+    const stored = aRecord({
+      expiresAt: T0 + 90 * 24 * HOUR + 1,
+      revokedAt: T0 + 0.5,
+      replacedBy: "NewId",
+      graceUntil: T0 + HOUR,
+    });
+    const record = cached(stored);
+    for (const field of [
+      "id",
+      "hash",
+      "seal",
+      "scope",
+      "owner",
+      "environment",
+      "labels",
+      "createdAt",
+      "notBefore",
+      "expiresAt",
+      "revokedAt",
+      "replacedBy",
+      "graceUntil",
+    ] as const) {
+      assert.deepEqual(record[field], stored[field], field);
+    }
   });
 
   it("keeps no free text and no usage fields", () => {
