@@ -22,12 +22,14 @@ const MAX_OFFSET = 2 ** 30 - 1;
 /** `t` as kept beside `base` (createdAt); timeAt(base, timeFrom(base, t)) is `t`, exactly. */
 export function timeFrom(base: number, t: number): RecordTime {
   const ms = t - base;
+  // `| 0`: the same value, as a small integer even where V8 computed it as a heap number (its
+  // interpreter does, for a difference of two heap numbers).
   if (Number.isInteger(ms) && Math.abs(ms) <= MAX_OFFSET && Object.is(base + ms, t)) {
-    return ms * 2;
+    return (ms * 2) | 0;
   }
   const s = ms / 1000;
   if (Number.isInteger(s) && Math.abs(s) <= MAX_OFFSET && Object.is(base + s * 1000, t)) {
-    return s * 2 + 1;
+    return (s * 2 + 1) | 0;
   }
   return new AbsoluteTime(t);
 }
