@@ -2,7 +2,7 @@
 // Pure: the token record and scope are looked up by the caller and passed in, with the clock.
 import type { DenyReason } from "./reasons.ts";
 import type { CompiledScope, RequestRoute, RequestSource, ScopeEntry } from "./scope-types.ts";
-import { parseToken, recordSecretMatches, sealMatches, type ParsedToken } from "./token.ts";
+import { parseToken, recordVerified, type ParsedToken } from "./token.ts";
 import { tokenState, type TokenRecord } from "./token-record.ts";
 
 export interface TokenIdentity {
@@ -92,9 +92,9 @@ export function decide(input: DecisionInput): Decision {
   if (
     record.id !== input.token.id ||
     record.environment !== input.token.environment ||
-    !recordSecretMatches(input.hmacKey, input.token, record) ||
-    // A record whose scope, labels, owner or lifetime were changed without the key.
-    !sealMatches(input.hmacKey, record)
+    // The secret's keyed hash, then the seal: a record whose scope, labels, owner or lifetime
+    // were changed without the key.
+    !recordVerified(input.hmacKey, input.token, record)
   ) {
     return deny("unknown_token");
   }

@@ -39,11 +39,31 @@ interface Series {
 
 interface Tracked {
   lastSeen: number;
-  /** decision|reason|scope|owner → series */
-  readonly series: Map<string, Series>;
+  /**
+   * decision|reason|scope|owner → series, for every series but the first: most ids only ever
+   * have one outcome, and a Map costs more than that one series (about 180 bytes).
+   */
+  more: Map<string, Series> | undefined;
+  /** The id's first series. */
+  first: Series | undefined;
   /** The series counted last: a token's checks mostly repeat one outcome. */
-  last?: Series;
+  last: Series | undefined;
 }
+
+const newTracked = (now: number): Tracked => ({
+  lastSeen: now,
+  more: undefined,
+  first: undefined,
+  last: undefined,
+});
+
+/**
+ * Strings kept for as long as an id is tracked are built with join(), which makes one flat
+ * string: `+` and template literals make a tree of partial strings (32 bytes a node) that V8
+ * keeps as it is until something reads it through.
+ */
+const seriesKey = (decision: string, reason: string, scope: string, owner: string) =>
+  [decision, reason, scope, owner].join("|");
 
 /** Prometheus text format: backslash, double quote and newline are escaped in label values. */
 function escapeLabel(value: string): string {
@@ -54,13 +74,18 @@ function seriesOf(labels: Labels): Series {
   const text = (Object.keys(labels) as TokenLabel[])
     .map((k) => `${k}="${escapeLabel(labels[k])}"`)
     .join(",");
-  return { labels, prefix: `${TOKEN_CHECKS_METRIC}{${text}} `, value: 0 };
+  return { labels, prefix: [TOKEN_CHECKS_METRIC, "{", text, "} "].join(""), value: 0 };
+}
+
+function* seriesIn(t: Tracked): Generator<Series> {
+  if (t.first !== undefined) yield t.first;
+  if (t.more !== undefined) yield* t.more.values();
 }
 
 export class TokenSeries {
   readonly #opts: TokenSeriesOptions;
   readonly #tracked = new Map<string, Tracked>();
-  readonly #overflow: Tracked = { lastSeen: 0, series: new Map() };
+  readonly #overflow: Tracked = newTracked(0);
   #nextSweepAt: number;
   /**
    * No tracked id can be idle before this: the oldest lastSeen at the last sweep, plus idleMs
@@ -93,7 +118,7 @@ export class TokenSeries {
       this.sweep(now);
     }
     if (tracked === undefined && this.#tracked.size < this.#opts.maxTokens) {
-      tracked = { lastSeen: now, series: new Map() };
+      tracked = newTracked(now);
       this.#tracked.set(check.id, tracked);
     }
     const target = tracked ?? this.#overflow;
@@ -111,8 +136,16 @@ export class TokenSeries {
     }
     // Under _overflow the owner is not a label: ids of different owners share one series.
     const owner = tracked === undefined ? "" : check.owner;
-    const key = `${check.decision}|${check.reason}|${check.scope}|${owner}`;
-    let series = target.series.get(key);
+    const key = seriesKey(check.decision, check.reason, check.scope, owner);
+    const first = target.first;
+    let series =
+      first !== undefined &&
+      first.labels.decision === check.decision &&
+      first.labels.reason === check.reason &&
+      first.labels.scope === check.scope &&
+      first.labels.owner === owner
+        ? first
+        : target.more?.get(key);
     if (series === undefined) {
       series = seriesOf({
         token_id: tracked === undefined ? OVERFLOW_TOKEN_ID : check.id,
@@ -122,7 +155,8 @@ export class TokenSeries {
         decision: check.decision,
         reason: check.reason,
       });
-      target.series.set(key, series);
+      if (first === undefined) target.first = series;
+      else (target.more ??= new Map()).set(key, series);
     }
     target.last = series;
     series.value++;
@@ -147,8 +181,8 @@ export class TokenSeries {
   }
 
   *series(): Generator<Series> {
-    for (const tracked of this.#tracked.values()) yield* tracked.series.values();
-    yield* this.#overflow.series.values();
+    for (const tracked of this.#tracked.values()) yield* seriesIn(tracked);
+    yield* seriesIn(this.#overflow);
   }
 
   /** The metric family in the Prometheus text format. A scrape also sweeps, when due. */
@@ -164,7 +198,8 @@ export class TokenSeries {
 
   reset(): void {
     this.#tracked.clear();
-    this.#overflow.series.clear();
+    this.#overflow.first = undefined;
+    this.#overflow.more = undefined;
     this.#overflow.last = undefined;
     this.#noneIdleBefore = -Infinity;
   }

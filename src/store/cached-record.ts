@@ -1,8 +1,8 @@
 // What the token cache keeps of a record, and what that costs. The cache serves the Check path
 // only (src/main.ts hands it to the check service, nothing else), so a cached record keeps what a
 // Check reads and nothing more:
-// - decide(): id, environment, hash (secret), seal, and the lifecycle: revokedAt, replacedBy,
-//   graceUntil, notBefore, expiresAt (tokenState); labels (route rules);
+// - decide(): id, environment, hash (secret) and seal (as the bytes they decode to), and the
+//   lifecycle: revokedAt, replacedBy, graceUntil, notBefore, expiresAt (tokenState); labels;
 // - the seal (sealMatches): id, environment, scope, owner, labels, notBefore, expiresAt, createdAt;
 // - the response, metrics and audit: id, scope, owner (decide's TokenIdentity).
 // Left out: description and createdBy (free text, unbounded), replaces, lastUsedAt and
@@ -10,50 +10,115 @@
 //
 // Scope, owner, environment and label sets repeat across many tokens, yet every JSON.parse makes
 // new copies: the cache shares one copy of each, from a bounded table.
+import type { KeyObject } from "node:crypto";
+import { inspect } from "node:util";
+import { VERIFIED_DIGEST, VERIFIED_WITH, type VerificationSlots } from "../domain/token.ts";
 import type { TokenRecord } from "../domain/token-record.ts";
+import { AbsoluteTime, timeAt, timeFrom, type RecordTime } from "./record-times.ts";
 
 type Labels = TokenRecord["labels"];
+
+/** Revocation and rotation, on the few records that have either. */
+interface Lifecycle {
+  readonly revokedAt: number | undefined;
+  readonly replacedBy: string | undefined;
+  readonly graceUntil: number | undefined;
+}
 
 /**
  * A cached record, and its cache entry: `cachedUntil` (monotonic ms) is when the cache stops
  * serving it. One object per entry, with one fixed shape for every record.
+ *
+ * Compact where a Check allows it, with the record's fields read through getters: the hash and
+ * the seal are kept as the 64 bytes they decode to (one Latin-1 string, 80 heap bytes, against
+ * 160 for the two hex strings); notBefore and expiresAt as small-integer offsets from createdAt
+ * (record-times.ts); revokedAt, replacedBy and graceUntil in one field, unset on most records;
+ * and the memo of the secret and seal checks is two fields of the record (VerificationSlots)
+ * rather than entries in two WeakMaps.
  */
-export class CachedRecord {
+export class CachedRecord implements VerificationSlots {
   readonly id: string;
-  readonly hash: string;
   readonly scope: string;
   readonly owner: string;
   readonly environment: string;
   readonly labels: Labels;
   readonly createdAt: number;
-  readonly notBefore: number;
-  readonly expiresAt: number;
-  readonly revokedAt: number | undefined;
-  readonly replacedBy: string | undefined;
-  readonly graceUntil: number | undefined;
-  readonly seal: string | undefined;
+  readonly #notBefore: RecordTime;
+  readonly #expiresAt: RecordTime;
+  readonly #lifecycle: Lifecycle | undefined;
+  /** The hash's 32 bytes then the seal's 32, as Latin-1; "" when either is not 32 bytes. */
+  readonly #proof: string;
   readonly cachedUntil: number;
   /** What approxEntryBytes charged for it, given back when it leaves. */
   readonly bytes: number;
+  /** Read since the cache last passed it by for eviction (the cache's second-chance bit). */
+  used = false;
+  [VERIFIED_WITH]: KeyObject | null = null;
+  [VERIFIED_DIGEST] = "";
 
   constructor(id: string, r: TokenRecord, shared: SharedValues, cachedUntil: number) {
     // The key the cache looks it up by: the same string, not a second copy (the store checks
     // that a record's id is the id it was read under).
     this.id = id;
-    this.hash = r.hash;
     this.scope = shared.string(r.scope);
     this.owner = shared.string(r.owner);
     this.environment = shared.string(r.environment);
     this.labels = shared.labels(r.labels);
     this.createdAt = r.createdAt;
-    this.notBefore = r.notBefore;
-    this.expiresAt = r.expiresAt;
-    this.revokedAt = r.revokedAt;
-    this.replacedBy = r.replacedBy;
-    this.graceUntil = r.graceUntil;
-    this.seal = r.seal;
+    this.#notBefore = timeFrom(r.createdAt, r.notBefore);
+    this.#expiresAt = timeFrom(r.createdAt, r.expiresAt);
+    this.#lifecycle =
+      r.revokedAt === undefined && r.replacedBy === undefined && r.graceUntil === undefined
+        ? undefined
+        : { revokedAt: r.revokedAt, replacedBy: r.replacedBy, graceUntil: r.graceUntil };
+    this.#proof = proofOf(r.hash, r.seal);
     this.cachedUntil = cachedUntil;
     this.bytes = approxEntryBytes(id, this, shared);
+  }
+
+  get notBefore(): number {
+    return timeAt(this.createdAt, this.#notBefore);
+  }
+
+  get expiresAt(): number {
+    return timeAt(this.createdAt, this.#expiresAt);
+  }
+
+  get revokedAt(): number | undefined {
+    return this.#lifecycle?.revokedAt;
+  }
+
+  get replacedBy(): string | undefined {
+    return this.#lifecycle?.replacedBy;
+  }
+
+  get graceUntil(): number | undefined {
+    return this.#lifecycle?.graceUntil;
+  }
+
+  /**
+   * The hash as secretMatches reads it: the bytes its hex decodes to. A hash or seal that does
+   * not decode to exactly 32 bytes can never match (secretMatches, sealMatches compare 32 bytes),
+   * so either one being so is kept as "never matches": hash "" and no seal.
+   */
+  get hash(): string {
+    return this.#proof === "" ? "" : hexOf(this.#proof.slice(0, DIGEST_BYTES));
+  }
+
+  get seal(): string | undefined {
+    return this.#proof === "" ? undefined : hexOf(this.#proof.slice(DIGEST_BYTES));
+  }
+
+  /** Heap bytes held by this record alone, beyond its fields and the shared values. */
+  get ownBytes(): number {
+    let bytes = stringBytes(this.#proof) + numberBytes(this.createdAt);
+    bytes += timeBytes(this.#notBefore) + timeBytes(this.#expiresAt);
+    const l = this.#lifecycle;
+    if (l !== undefined) {
+      bytes += OBJECT_HEADER + 3 * WORD + numberBytes(l.revokedAt) + numberBytes(l.graceUntil);
+      if (l.replacedBy !== undefined) bytes += stringBytes(l.replacedBy);
+    }
+    return bytes;
   }
 
   /**
@@ -63,12 +128,34 @@ export class CachedRecord {
   asRecord(): TokenRecord {
     return this as unknown as TokenRecord;
   }
+
+  /** Never the memo (a digest of the secret that passed) in a log or a REPL. */
+  [inspect.custom](): object {
+    const { id, scope, owner, environment, labels, notBefore, expiresAt } = this;
+    return { id, scope, owner, environment, labels, notBefore, expiresAt };
+  }
+}
+
+const DIGEST_BYTES = 32;
+
+function proofOf(hash: string, seal: string | undefined): string {
+  if (seal === undefined) return "";
+  const h = Buffer.from(hash, "hex");
+  const s = Buffer.from(seal, "hex");
+  if (h.length !== DIGEST_BYTES || s.length !== DIGEST_BYTES) return "";
+  // A flat one-byte string of 64 characters: its own copy, never a slice of a larger string.
+  return Buffer.concat([h, s]).toString("latin1");
+}
+
+function hexOf(latin1: string): string {
+  return Buffer.from(latin1, "latin1").toString("hex");
 }
 
 /** "No such token", remembered until `cachedUntil`. */
 export class CachedAbsence {
   readonly cachedUntil: number;
   readonly bytes: number;
+  used = false;
   constructor(id: string, cachedUntil: number) {
     this.cachedUntil = cachedUntil;
     this.bytes = approxEntryBytes(id, undefined, undefined);
@@ -87,10 +174,13 @@ const STRING_HEADER = 16;
 const NUMBER_BOX = 16;
 /** The Map's slot (key, value, chain, and its share of buckets and spare capacity). */
 const MAP_SLOT = 48;
-/** The seal check's memo (a WeakMap in domain/token.ts): one entry per cached record object. */
-const SEAL_MEMO_SLOT = 48;
+/**
+ * The memo of the secret check (VerificationSlots): the SHA-256 of the secret that passed, as a
+ * 32-character string, once the record was checked (charged up front: a cached record is checked).
+ */
+const MEMO_DIGEST = STRING_HEADER + 32;
 const RECORD_FIELDS = 15;
-const ABSENCE_FIELDS = 2;
+const ABSENCE_FIELDS = 3;
 
 function oneBytePerChar(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
@@ -104,6 +194,10 @@ export function stringBytes(s: string): number {
 
 function numberBytes(n: number | undefined): number {
   return n === undefined || (Number.isInteger(n) && Math.abs(n) < 2 ** 31) ? 0 : NUMBER_BOX;
+}
+
+function timeBytes(t: RecordTime): number {
+  return t instanceof AbsoluteTime ? OBJECT_HEADER + WORD + numberBytes(t.at) : 0;
 }
 
 function labelsBytes(labels: Labels): number {
@@ -124,21 +218,7 @@ export function approxEntryBytes(
 ): number {
   let bytes = MAP_SLOT + stringBytes(id);
   if (record === undefined) return bytes + OBJECT_HEADER + ABSENCE_FIELDS * WORD + NUMBER_BOX;
-  bytes += OBJECT_HEADER + RECORD_FIELDS * WORD + SEAL_MEMO_SLOT;
-  for (const n of [
-    record.createdAt,
-    record.notBefore,
-    record.expiresAt,
-    record.revokedAt,
-    record.graceUntil,
-    record.cachedUntil,
-  ]) {
-    bytes += numberBytes(n);
-  }
-  // The id is the key's string (counted above).
-  for (const s of [record.hash, record.replacedBy, record.seal]) {
-    if (s !== undefined) bytes += stringBytes(s);
-  }
+  bytes += OBJECT_HEADER + RECORD_FIELDS * WORD + MEMO_DIGEST + record.ownBytes;
   for (const s of [record.scope, record.owner, record.environment]) {
     if (shared?.holds(s) !== true) bytes += stringBytes(s);
   }

@@ -50,7 +50,12 @@ export function createCachedStore(
 ): CachedTokenStore {
   const clock = opts.clock ?? (() => performance.now());
   const onLookup = opts.onLookup ?? (() => undefined);
-  // Map iteration order is insertion order: re-inserting on a hit makes the first key the LRU.
+  // Map iteration order is insertion order, the first key the oldest. Eviction gives a second
+  // chance (CLOCK): a hit only sets the entry's `used` bit, and the oldest entry, when it has the
+  // bit, is moved to the newest end with the bit cleared instead of leaving. A hit that moved its
+  // entry itself (delete and set) would cost two more hash operations, and leave a deleted slot
+  // in the Map's table each time: with 100k busy entries, the table doubled to make room for
+  // them (about 36 more bytes an entry).
   const entries = new Map<string, CacheEntry>();
   const inflight = new Map<string, Promise<TokenRecord | undefined>>();
   // Up to a sixteenth of the budget for one copy of each repeated scope, owner and label set.
@@ -98,9 +103,18 @@ export function createCachedStore(
     entries.set(id, entry);
     bytes += entry.bytes;
     while (entries.size > opts.maxEntries || bytes + shared.bytes > opts.maxBytes) {
-      const oldest = entries.keys().next();
+      const oldest = entries.entries().next();
       if (oldest.done === true) break;
-      remove(oldest.value);
+      const [oldestId, oldestEntry] = oldest.value;
+      // The entry just stored is passed over too, unless it is the only one: the first to go is
+      // then an older entry, all of which have had their chance.
+      if (oldestEntry === entry ? entries.size > 1 : oldestEntry.used) {
+        oldestEntry.used = false;
+        entries.delete(oldestId);
+        entries.set(oldestId, oldestEntry);
+      } else {
+        remove(oldestId);
+      }
     }
     return entry;
   }
@@ -144,9 +158,7 @@ export function createCachedStore(
       const entry = entries.get(id);
       if (entry !== undefined) {
         if (entry.cachedUntil > clock()) {
-          // LRU: move to the most recently used end.
-          entries.delete(id);
-          entries.set(id, entry);
+          entry.used = true;
           if (entry instanceof CachedRecord) {
             onLookup("hit");
             return Promise.resolve(entry.asRecord());

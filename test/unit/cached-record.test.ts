@@ -3,11 +3,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
+import { inspect } from "node:util";
 import { runInNewContext } from "node:vm";
 import { decide, type DecisionInput } from "../../src/domain/decide.ts";
 import { compileTokenScope } from "../../src/domain/scope.ts";
 import { DEFAULT_MAX_TTL_MS, type ScopeEntry } from "../../src/domain/scope-types.ts";
-import { hashSecret, sealMatches, sealRecord, type ParsedToken } from "../../src/domain/token.ts";
+import {
+  hashSecret,
+  recordVerified,
+  sealRecord,
+  VERIFIED_DIGEST,
+  VERIFIED_WITH,
+  type ParsedToken,
+} from "../../src/domain/token.ts";
 import type { TokenRecord } from "../../src/domain/token-record.ts";
 import { CachedRecord, SharedValues, stringBytes } from "../../src/store/cached-record.ts";
 import { createCachedStore, type InvalidationFeed } from "../../src/store/cached-store.ts";
@@ -77,12 +85,27 @@ describe("a cached record decides exactly like the stored one", () => {
     ["a rotated token past grace", aRecord({ replacedBy: "N", graceUntil: T0 + HOUR }), {}],
     ["an expired token", aRecord({ expiresAt: T0 + HOUR }), {}],
     ["a token not yet valid", aRecord({ notBefore: T0 + 3 * HOUR }), {}],
+    // Lifetimes kept as offsets from createdAt (milliseconds or seconds) or as they are.
+    ["a 90-day token", aRecord({ expiresAt: T0 + 90 * 24 * HOUR }), {}],
+    ["a token expiring a millisecond after now", aRecord({ expiresAt: T0 + 2 * HOUR + 1 }), {}],
+    ["a token expiring at now", aRecord({ expiresAt: T0 + 2 * HOUR }), {}],
+    ["a lifetime of 90 days and 1 ms", aRecord({ expiresAt: T0 + 90 * 24 * HOUR + 1 }), {}],
+    ["a token valid from a millisecond after now", aRecord({ notBefore: T0 + 2 * HOUR + 1 }), {}],
+    ["a fractional expiry", aRecord({ expiresAt: T0 + 2 * HOUR + 0.5 }), {}],
+    ["a revocation at now", aRecord({ revokedAt: T0 + 2 * HOUR }), {}],
     ["labels changed without the key", aRecord({ labels: { tenant: "other" } }), {}],
     ["another scope without the key", aRecord({ scope: "prod/admin" }), {}],
     ["an owner changed without the key", aRecord({ owner: "mallory" }), {}],
     ["a lifetime stretched without the key", aRecord({ expiresAt: T0 + 99 * HOUR }), {}],
     ["a record without a seal", aRecord({ seal: undefined }), {}],
     ["a wrong secret hash", aRecord({ hash: "00".repeat(32) }), {}],
+    // The cache keeps the 32 bytes a hex hash or seal decodes to: whatever the store's text was,
+    // the cached record must decide as the hex decoder reads that text.
+    ["an upper-case hex hash", aRecord({ hash: hashSecret(KEY, token).toUpperCase() }), {}],
+    ["a hash with text after its 64 digits", aRecord({ hash: `${hashSecret(KEY, token)}zz` }), {}],
+    ["a hash of 31 bytes", aRecord({ hash: hashSecret(KEY, token).slice(0, 62) }), {}],
+    ["a seal of 33 bytes", { ...aRecord(), seal: `${aRecord().seal ?? ""}00` }, {}],
+    ["a seal that is not hex", { ...aRecord(), seal: "not a seal" }, {}],
     ["a record of another environment", aRecord({ environment: "dev" }), {}],
   ];
   function route(path: string) {
@@ -109,6 +132,73 @@ describe("a cached record decides exactly like the stored one", () => {
       assert.deepEqual(decide(input(again)), want);
     });
   }
+
+  it("remembers a secret that passed in the record itself, and only that secret", () => {
+    const record = new CachedRecord(token.id, aRecord(), new SharedValues(1 << 20), 0);
+    const other: ParsedToken = { ...token, secret: "d".repeat(32) };
+    assert.equal(record[VERIFIED_WITH], null, "nothing remembered before a check");
+    assert.equal(recordVerified(KEY, other, record), false, "a wrong secret is not remembered");
+    assert.equal(record[VERIFIED_WITH], null);
+    assert.equal(recordVerified(KEY, token, record), true);
+    const digest = record[VERIFIED_DIGEST];
+    assert.equal(digest.length, 32);
+    assert.equal(recordVerified(KEY, token, record), true, "the remembered secret");
+    assert.equal(recordVerified(KEY, other, record), false, "another secret: the keyed hash");
+    assert.equal(recordVerified(Buffer.alloc(32, 8), token, record), false, "another key");
+    assert.equal(record[VERIFIED_DIGEST], digest, "a failed check leaves the memo alone");
+    assert.equal(recordVerified(KEY, token, record), true);
+  });
+
+  it("a record whose seal does not hold is never remembered, however often its secret passes", () => {
+    const record = new CachedRecord(
+      token.id,
+      aRecord({ owner: "mallory" }),
+      new SharedValues(1 << 20),
+      0,
+    );
+    for (let i = 0; i < 3; i++) assert.equal(recordVerified(KEY, token, record), false);
+    assert.equal(record[VERIFIED_WITH], null);
+  });
+
+  it("shows its hash and seal as the store's hex, and the memo nowhere", () => {
+    const stored = aRecord();
+    const record = new CachedRecord(token.id, stored, new SharedValues(1 << 20), 0);
+    assert.equal(record.hash, stored.hash);
+    assert.equal(record.seal, stored.seal);
+    assert.ok(recordVerified(KEY, token, record));
+    const shown = `${JSON.stringify(record)}${inspect(record, { showHidden: true, depth: 9 })}`;
+    for (const hidden of [record[VERIFIED_DIGEST], "verifiedWith", "verifiedDigest"]) {
+      assert.ok(!shown.includes(hidden), hidden);
+    }
+    assert.ok(shown.includes(token.id));
+  });
+
+  it("reads back every field decide() and the seal read, exactly", () => {
+    const stored = aRecord({
+      expiresAt: T0 + 90 * 24 * HOUR + 1,
+      revokedAt: T0 + 0.5,
+      replacedBy: "NewId",
+      graceUntil: T0 + HOUR,
+    });
+    const record = cached(stored);
+    for (const field of [
+      "id",
+      "hash",
+      "seal",
+      "scope",
+      "owner",
+      "environment",
+      "labels",
+      "createdAt",
+      "notBefore",
+      "expiresAt",
+      "revokedAt",
+      "replacedBy",
+      "graceUntil",
+    ] as const) {
+      assert.deepEqual(record[field], stored[field], field);
+    }
+  });
 
   it("keeps no free text and no usage fields", () => {
     const r = cached(aRecord({ replaces: "OLD" })) as unknown as Record<string, unknown>;
@@ -187,7 +277,7 @@ describe("the cache's byte count is its heap", () => {
     it(`${name}: within 25% of the measured heap growth`, async () => {
       const json = (id: string) => {
         const i = Number.parseInt(id.slice(1), 36);
-        const r = { ...aRecord(shape(i)), id };
+        const r = { ...aRecord(shape(i)), id, hash: hashSecret(KEY, { ...token, id }) };
         return encodeRecord(sealRecord(KEY, r));
       };
       const cache = createCachedStore(jsonStore(json), alwaysLive, {
@@ -200,8 +290,8 @@ describe("the cache's byte count is its heap", () => {
       const before = heapUsed();
       for (const id of ids) {
         const record = await cache.get(id);
-        // As decide() does: the seal memo takes its entry too.
-        assert.ok(record && sealMatches(KEY, record));
+        // As decide() does: the memo of the secret and seal checks takes its bytes too.
+        assert.ok(record && recordVerified(KEY, { ...token, id }, record));
       }
       const grown = heapUsed() - before;
       const { entries, bytes } = cache.stats();

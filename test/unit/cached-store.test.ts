@@ -264,6 +264,19 @@ describe("token cache", () => {
     assert.equal(inner.gets, gets + 1, "B was evicted");
   });
 
+  it("evicts an older entry, never the one just stored, when every entry was read", async () => {
+    cache = open({ maxEntries: 2 });
+    for (const id of ["A", "B", "C"]) inner.records.set(id, aRecord(id));
+    for (const id of ["A", "B", "A", "B", "C"]) await cache.get(id);
+    assert.equal(cache.stats().entries, 2);
+    const gets = inner.gets;
+    await cache.get("C");
+    await cache.get("B");
+    assert.equal(inner.gets, gets, "C (just stored) and B stayed");
+    await cache.get("A");
+    assert.equal(inner.gets, gets + 1, "A, the oldest, was evicted");
+  });
+
   it("keeps the approximate bytes under maxBytes", async () => {
     const one = new CachedRecord("A", aRecord("A"), new SharedValues(0), 0).bytes;
     cache = open({ maxBytes: one * 3 + 10 });

@@ -84,6 +84,23 @@ describe("per-token metrics", () => {
     assert.deepEqual(values, { ok: 10, route_not_allowed: 4 });
   });
 
+  it("counts each of three outcomes of one token in turn, first outcome included", async () => {
+    const m = setup(5, 60 * MINUTE);
+    const t = token(1);
+    const outcomes = [
+      allow(t),
+      deny("route_not_allowed", t, "prod"),
+      deny("source_not_allowed", t, "prod"),
+    ];
+    for (let i = 0; i < 12; i++)
+      m.record(outcomes[i % 3 === 0 ? 0 : i % 2 === 0 ? 1 : 2] as Decision);
+    const values: Record<string, number> = {};
+    for (const [labels, value] of await m.series()) {
+      values[/reason="(\w+)"/.exec(labels)?.[1] ?? "?"] = value;
+    }
+    assert.deepEqual(values, { ok: 4, route_not_allowed: 4, source_not_allowed: 4 });
+  });
+
   it("removes every label set of an idle token and gives its slot to a new one", async () => {
     const m = setup(2, 10 * MINUTE);
     const [a, b, c] = [token(1), token(2), token(3)];
