@@ -61,6 +61,7 @@ export async function measureRevocation(opts: {
   redisUrl: string;
   firstToken: number;
   count: number;
+  entry?: string;
 }) {
   const replicas: Target[] = [];
   const store = createRedisStore({
@@ -75,6 +76,7 @@ export async function measureRevocation(opts: {
         await startTokenscope({
           name: `replica-${r}`,
           dir: opts.dir,
+          entry: opts.entry,
           args: [...opts.serveArgs, "--workers=1"],
         }),
       );
@@ -131,6 +133,8 @@ export async function measureHotTokenRss(opts: {
   serveArgs: string[];
   tokens: number;
   root?: string;
+  /** The image's compiled bin/tokenscope.js (compiled.ts) instead of the TypeScript sources. */
+  entry?: string;
   /** Runs after the second pass, before the target stops (memory.ts: a heap snapshot). */
   afterPasses?: (target: Target) => Promise<void>;
   nodeArgs?: string[];
@@ -139,6 +143,7 @@ export async function measureHotTokenRss(opts: {
     name: "hot",
     dir: opts.dir,
     root: opts.root,
+    entry: opts.entry,
     nodeArgs: opts.nodeArgs,
     args: [...opts.serveArgs, "--workers=1", "--cache-ttl=60s"],
   });

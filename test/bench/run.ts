@@ -4,7 +4,8 @@
 // --compare DIR (also run `tokenscope` from another checkout, e.g. an older commit, as
 // "tokenscope-before", in the same alternation), --concurrency 16,64 (closed-loop levels),
 // --focus (closed loop and the memory probe only: no --workers 2, open loop or revocation),
-// --rounds N (the closed-loop alternation N times; the table shows each target's median run).
+// --rounds N (the closed-loop alternation N times; the table shows each target's median run),
+// --typescript (run tokenscope's TypeScript sources; by default the image's compiled JavaScript).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,7 @@ import { rotateBodies } from "./rotator.ts";
 import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
 import { mixBodies, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 import { measureRevocation, measureHotTokenRss, verifySample } from "./probes.ts";
+import { compiledEntry } from "./compiled.ts";
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     concurrency: { type: "string" },
     focus: { type: "boolean", default: false },
     rounds: { type: "string", default: "1" },
+    typescript: { type: "boolean", default: false },
   },
 });
 const quick = values.quick;
@@ -172,12 +175,16 @@ async function main(): Promise<void> {
       `# ${bodies.length} request bodies (${DISTINCT_ALLOWED} distinct allowed tokens) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
     const serveArgs = serveArgsFor(redis.url, keyFile, scopes);
+    // What the image ships (compiled JavaScript), unless --typescript; --compare runs its sources.
+    const entry = values.typescript ? undefined : compiledEntry(dir, log);
+    if (values.typescript) log("# tokenscope runs from its TypeScript sources (--typescript)");
     const baseline = await startBaseline(dir);
     targets.push(baseline);
     const ts1 = await startTokenscope({
       name: "tokenscope",
       dir,
       args: [...serveArgs, "--workers=1"],
+      entry,
     });
     targets.push(ts1);
     const before =
@@ -198,6 +205,7 @@ async function main(): Promise<void> {
           name: "tokenscope-w2",
           dir,
           args: [...serveArgs, "--workers=2"],
+          entry,
         });
     if (ts2) targets.push(ts2);
     const compared = [baseline, ...before, ts1, ...(ts2 ? [ts2] : [])];
@@ -252,13 +260,14 @@ async function main(): Promise<void> {
           redisUrl: redis.url,
           firstToken: REVOKED_FROM - REVOCATIONS,
           count: REVOCATIONS,
+          entry,
         });
     if (revocation)
       log(
         `revocation (3 replicas, ${revocation.count} revocations): every replica denies after p50 ${fmt(revocation.allP50Ms, 1)} ms, p99 ${fmt(revocation.allP99Ms, 1)} ms (per replica p50 ${fmt(revocation.p50Ms, 1)} ms, p99 ${fmt(revocation.p99Ms, 1)} ms)`,
       );
 
-    const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS });
+    const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS, entry });
     log(
       `RSS with ${hot.tokens} distinct hot tokens: ${fmt(hot.rssMB, 0)} MB (idle ${fmt(hot.idleMB, 0)} MB; cache hits on the second pass ${hot.secondPassHits}/${hot.tokens})`,
     );
@@ -279,6 +288,7 @@ async function main(): Promise<void> {
           tokens: TOKENS,
           durationS: DURATION_S,
           quick,
+          tokenscopeForm: values.typescript ? "typescript" : "compiled",
           distinctAllowedTokens: DISTINCT_ALLOWED,
           rows,
           closedRuns,
