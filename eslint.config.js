@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".tokenscope/", "coverage/", "charts/", "deploy/"] },
+  { ignores: ["node_modules/", ".tokenscope/", "coverage/", "charts/", "deploy/", "dist/"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { createCheckClient, type CheckClient } from "../../src/envoy/check-client.ts";
 import { createRedisStore } from "../../src/store/redis-store.ts";
-import { peakRssBytes, rssBytes } from "./procs.ts";
+import { cpuSeconds, peakRssBytes, rssBytes } from "./procs.ts";
 import { delta, scrape, startTokenscope, type Target } from "./targets.ts";
 import { allowedRequest, benchToken, deniedRequest, DENY_REASONS, PREFIX } from "./workload.ts";
 
@@ -78,6 +78,7 @@ export async function measureRevocation(opts: {
   redisUrl: string;
   firstToken: number;
   count: number;
+  entry?: string;
 }) {
   const replicas: Target[] = [];
   const store = createRedisStore({
@@ -92,6 +93,7 @@ export async function measureRevocation(opts: {
         await startTokenscope({
           name: `replica-${r}`,
           dir: opts.dir,
+          entry: opts.entry,
           args: [...opts.serveArgs, "--workers=1"],
         }),
       );
@@ -149,6 +151,8 @@ export async function measureHotTokenRss(opts: {
   serveArgs: string[];
   tokens: number;
   root?: string;
+  /** The image's compiled bin/tokenscope.js (compiled.ts) instead of the TypeScript sources. */
+  entry?: string;
   /** Runs after the second pass, before the target stops (memory.ts: a heap snapshot). */
   afterPasses?: (target: Target) => Promise<void>;
   nodeArgs?: string[];
@@ -157,6 +161,7 @@ export async function measureHotTokenRss(opts: {
     name: "hot",
     dir: opts.dir,
     root: opts.root,
+    entry: opts.entry,
     nodeArgs: opts.nodeArgs,
     args: [...opts.serveArgs, "--workers=1", "--cache-ttl=60s"],
   });
@@ -179,7 +184,12 @@ export async function measureHotTokenRss(opts: {
     };
     await pass();
     const before = await scrape(target);
+    // The second pass's cost: all cache hits, so GC and the check path, not the store.
+    const started = performance.now();
+    const cpuBefore = cpuSeconds(target.pid);
     await pass();
+    const cpu = cpuSeconds(target.pid) - cpuBefore;
+    const seconds = (performance.now() - started) / 1000;
     const after = await scrape(target);
     client.close();
     const rssMB = rssBytes(target.pid) / 2 ** 20;
@@ -193,6 +203,8 @@ export async function measureHotTokenRss(opts: {
       peakRssMB,
       heapMB,
       secondPassHits: (after["cache:hit"] ?? 0) - (before["cache:hit"] ?? 0),
+      secondPassChecksPerSecond: opts.tokens / seconds,
+      secondPassCpuUsPerCheck: (cpu / opts.tokens) * 1e6,
       secondPassCounts: delta(after, before),
       storeUnavailableRetries: unavailable,
     };

@@ -7,7 +7,8 @@
 // --rounds N (the closed-loop alternation N times; the table shows each target's median run),
 // --rotate-us N (how long each body stays in h2load's file, 1000 µs; see rotator.ts),
 // --no-pin (let every process run on any CPU; by default each single-process server under test
-// gets the last CPU to itself and h2load, Redis and the bench the others: see pinning.ts).
+// gets the last CPU to itself and h2load, Redis and the bench the others: see pinning.ts),
+// --typescript (run tokenscope's TypeScript sources; by default the image's compiled JavaScript).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ import { pin, pinningHere } from "./pinning.ts";
 import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
 import { mixBodies, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 import { measureRevocation, measureHotTokenRss, verifySample } from "./probes.ts";
+import { compiledEntry } from "./compiled.ts";
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "1" },
     "rotate-us": { type: "string", default: "1000" },
     pin: { type: "boolean", default: true },
+    typescript: { type: "boolean", default: false },
   },
   allowNegative: true,
 });
@@ -208,12 +211,16 @@ async function main(): Promise<void> {
       `# ${bodies.length} request bodies (${DISTINCT_ALLOWED} distinct allowed tokens) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
     const serveArgs = serveArgsFor(redis.url, keyFile, scopes);
+    // What the image ships (compiled JavaScript), unless --typescript; --compare runs its sources.
+    const entry = values.typescript ? undefined : compiledEntry(dir, log);
+    if (values.typescript) log("# tokenscope runs from its TypeScript sources (--typescript)");
     const baseline = await startBaseline(dir);
     targets.push(baseline);
     const ts1 = await startTokenscope({
       name: "tokenscope",
       dir,
       args: [...serveArgs, "--workers=1"],
+      entry,
     });
     targets.push(ts1);
     const before =
@@ -234,6 +241,7 @@ async function main(): Promise<void> {
           name: "tokenscope-w2",
           dir,
           args: [...serveArgs, "--workers=2"],
+          entry,
         });
     if (ts2) targets.push(ts2);
     const compared = [baseline, ...before, ts1, ...(ts2 ? [ts2] : [])];
@@ -305,13 +313,14 @@ async function main(): Promise<void> {
           redisUrl: redis.url,
           firstToken: REVOKED_FROM - REVOCATIONS,
           count: REVOCATIONS,
+          entry,
         });
     if (revocation)
       log(
         `revocation (3 replicas, ${revocation.count} revocations): every replica denies after p50 ${fmt(revocation.allP50Ms, 1)} ms, p99 ${fmt(revocation.allP99Ms, 1)} ms (per replica p50 ${fmt(revocation.p50Ms, 1)} ms, p99 ${fmt(revocation.p99Ms, 1)} ms)`,
       );
 
-    const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS });
+    const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS, entry });
     log(
       `RSS with ${hot.tokens} distinct hot tokens: ${fmt(hot.rssMB, 0)} MB (idle ${fmt(hot.idleMB, 0)} MB; cache hits on the second pass ${hot.secondPassHits}/${hot.tokens})`,
     );
@@ -334,6 +343,7 @@ async function main(): Promise<void> {
           quick,
           pinning: PINNING ?? null,
           rotateUs: ROTATE_US,
+          tokenscopeForm: values.typescript ? "typescript" : "compiled",
           distinctAllowedTokens: DISTINCT_ALLOWED,
           rows,
           closedRuns,

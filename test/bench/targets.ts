@@ -1,5 +1,5 @@
-// The servers under test, each its own process: `tokenscope serve` (bin/tokenscope) and the
-// empty grpc-js baseline. Logs go to files, so the bench never spends CPU reading them.
+// The servers under test, each its own process: `tokenscope serve` (bin/tokenscope, or the
+// image's compiled bin/tokenscope.js: see compiled.ts) and the empty grpc-js baseline. Logs go to files, so the bench never spends CPU reading them.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { openSync, readFileSync } from "node:fs";
@@ -54,6 +54,8 @@ export async function startTokenscope(opts: {
   root?: string;
   /** Node/V8 flags before the script (bench:memory variants), e.g. ["--max-semi-space-size=8"]. */
   nodeArgs?: string[];
+  /** The script to run instead of `root`'s bin/tokenscope: the image's compiled bin/tokenscope.js. */
+  entry?: string;
 }): Promise<Target> {
   const log = join(opts.dir, `${opts.name}.log`);
   const out = openSync(log, "w");
@@ -61,7 +63,7 @@ export async function startTokenscope(opts: {
     process.execPath,
     [
       ...(opts.nodeArgs ?? []),
-      join(opts.root ?? ROOT, "bin/tokenscope"),
+      opts.entry ?? join(opts.root ?? ROOT, "bin/tokenscope"),
       "serve",
       "--grpc-addr=127.0.0.1:0",
       "--http-addr=127.0.0.1:0",

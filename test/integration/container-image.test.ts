@@ -1,24 +1,31 @@
 // The container image, without Docker (no engine can run here): the Dockerfile's promises are
-// checked as text, and the image's file set (what .dockerignore lets in) is run the way the
-// image's ENTRYPOINT runs it, checking that it writes nothing outside its data folder and that
-// SIGTERM drains and exits 0.
-import { describe, it } from "node:test";
+// checked as text, and the image's /app is assembled from its final stage (the compiled JavaScript
+// of `npm run build`, test/harness/image-app.ts) and run the way the image's ENTRYPOINT runs it:
+// on the embedded defaults, alone and with --workers 2, answering health and gRPC Checks, writing
+// nothing outside its data folder, draining on SIGTERM.
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { cpSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "yaml";
+import { buildCheckRequest } from "../../src/envoy/check-request.ts";
+import { checkClient } from "../harness/check-client.ts";
+import {
+  assembleImageApp,
+  bareImports,
+  dockerInstructions,
+  dockerStages,
+  REPO_ROOT as ROOT,
+  type ImageApp,
+} from "../harness/image-app.ts";
 import { freePort } from "../harness/ports.ts";
 import { tempDir } from "../harness/server.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
-const instructions = dockerfile
-  .replaceAll(/\\\n/g, " ")
-  .split("\n")
-  .map((l) => l.trim())
-  .filter((l) => l !== "" && !l.startsWith("#"));
+const instructions = dockerInstructions(dockerfile);
+const stages = dockerStages(dockerfile);
 
 /** .dockerignore semantics for our allow-list: the last matching pattern wins. */
 function inContext(path: string): boolean {
@@ -46,10 +53,28 @@ function copySources(): string[] {
 }
 
 describe("Dockerfile", () => {
-  it("builds in two stages on node:24-slim, with production dependencies only and no install scripts", () => {
+  it("builds in three stages on node:24-slim, with production dependencies only and no install scripts", () => {
     assert.ok(instructions.includes("ARG NODE_IMAGE=node:24-slim"));
-    assert.equal(instructions.filter((l) => l.startsWith("FROM ${NODE_IMAGE}")).length, 2);
+    assert.equal(instructions.filter((l) => l.startsWith("FROM ${NODE_IMAGE}")).length, 3);
     assert.ok(instructions.some((l) => /npm ci --omit=dev --ignore-scripts/.test(l)));
+    for (const l of instructions.filter((i) => /^RUN .*npm ci/.test(i))) {
+      assert.match(l, /--ignore-scripts/);
+    }
+  });
+
+  it("compiles in a build stage and ships its JavaScript, not the TypeScript sources", () => {
+    const build = stages.find((s) => s.name === "build");
+    assert.ok(build?.lines.includes("RUN npm run build"));
+    const final = stages.at(-1)?.lines ?? [];
+    const copies = final.filter((l) => l.startsWith("COPY "));
+    assert.ok(copies.includes("COPY --from=build /app/dist/src ./src"));
+    assert.ok(copies.includes("COPY --from=build /app/dist/bin ./bin"));
+    // Nothing else from the build stage (its node_modules holds the dev dependencies).
+    assert.equal(copies.filter((l) => l.includes("--from=build")).length, 2);
+    assert.deepEqual(
+      copies.filter((l) => !l.includes("--from=")),
+      ["COPY package.json ./", "COPY deploy/examples/scopes ./deploy/examples/scopes"],
+    );
   });
 
   it("runs as the numeric non-root user the Deployment expects", () => {
@@ -65,7 +90,7 @@ describe("Dockerfile", () => {
     const entrypoint = instructions.find((l) => l.startsWith("ENTRYPOINT "));
     assert.deepEqual(JSON.parse(entrypoint?.slice("ENTRYPOINT ".length) ?? "null"), [
       "node",
-      "bin/tokenscope",
+      "bin/tokenscope.js",
     ]);
     assert.deepEqual(JSON.parse(instructions.find((l) => l.startsWith("CMD "))?.slice(4) ?? ""), [
       "serve",
@@ -88,7 +113,9 @@ describe("Dockerfile", () => {
   // [path, in the build context?]
   const contextRows: [string, boolean][] = [
     ["src/main.ts", true],
-    ["bin/tokenscope", true],
+    ["bin/tokenscope.ts", true],
+    ["tsconfig.build.json", true],
+    ["dist/src/main.js", false],
     ["deploy/examples/scopes/prod-reports-read.yaml", true],
     [".tokenscope/hmac.key", false],
     [".git/config", false],
@@ -113,49 +140,180 @@ function snapshot(dir: string): Map<string, number> {
   return files;
 }
 
-describe("the image's file set, run like the image", () => {
-  it("writes nothing outside TOKENSCOPE_DATA_DIR, and SIGTERM drains and exits 0", async () => {
-    const app = tempDir("image-app");
-    for (const source of copySources().filter((s) => s !== "package.json")) {
-      cpSync(join(ROOT, source), join(app, source), { recursive: true });
-    }
-    cpSync(join(ROOT, "package.json"), join(app, "package.json"));
-    symlinkSync(join(ROOT, "node_modules"), join(app, "node_modules"));
-    const dataDir = tempDir("image-data");
-    const before = snapshot(app);
-    const [grpc, http] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, ["bin/tokenscope", "serve"], {
-      cwd: app,
+/** The final stage's ENV: NODE_ENV, NODE_OPTIONS, TOKENSCOPE_DATA_DIR (replaced by the test). */
+function imageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of (stages.at(-1)?.lines ?? []).filter((l) => l.startsWith("ENV "))) {
+    for (const m of line.slice(4).matchAll(/(\w+)=(\S+)/g)) env[m[1] ?? ""] = m[2] ?? "";
+  }
+  return env;
+}
+
+interface Running {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly stderr: () => string;
+  stop(): Promise<number | null>;
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, run: Running): Promise<void> {
+  const giveUp = Date.now() + 30_000;
+  while (!(await probe())) {
+    if (Date.now() > giveUp) assert.fail(`${what} within 30 s; stderr: ${run.stderr()}`);
+    await sleep(100);
+  }
+}
+
+const httpOk = (url: string) =>
+  fetch(url).then(
+    (r) => r.ok,
+    () => false,
+  );
+
+describe("the image's /app, compiled and run like the image", () => {
+  let image: ImageApp;
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(() => {
+    image = assembleImageApp(tempDir("image"));
+    dataDir = tempDir("image-data");
+    // A shorter wait for endpoint removal than the 5 s default: the drain is the same.
+    env = {
+      PATH: process.env.PATH,
+      ...imageEnv(),
+      TOKENSCOPE_DATA_DIR: dataDir,
+      TOKENSCOPE_SHUTDOWN_DELAY: "1s",
+    };
+  });
+
+  /** ENTRYPOINT + CMD (or `args` in place of CMD), node being this test's node. */
+  async function start(args?: string[]): Promise<Running> {
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    const [, script, ...cmd] = image.command;
+    const child = spawn(process.execPath, [script ?? "", ...(args ?? cmd)], {
+      cwd: image.app,
       env: {
-        PATH: process.env.PATH,
-        NODE_ENV: "production",
-        TOKENSCOPE_DATA_DIR: dataDir,
-        TOKENSCOPE_GRPC_ADDR: `127.0.0.1:${grpc}`,
-        TOKENSCOPE_HTTP_ADDR: `127.0.0.1:${http}`,
+        ...env,
+        TOKENSCOPE_GRPC_ADDR: `127.0.0.1:${grpcPort}`,
+        TOKENSCOPE_HTTP_ADDR: `127.0.0.1:${httpPort}`,
       },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";
     child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    return {
+      grpcPort,
+      httpPort,
+      stderr: () => stderr,
+      stop: async () => {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+        const code = await exited;
+        clearTimeout(timer);
+        return code;
+      },
+    };
+  }
+
+  /** A token from the image's own CLI, in the image's embedded store. */
+  function issueToken(): string {
+    const [, script] = image.command;
+    const r = spawnSync(
+      process.execPath,
+      [
+        script ?? "",
+        "token",
+        "issue",
+        "--scope",
+        "prod/reports-read",
+        "--owner",
+        "image-test",
+      ].concat(["--ttl", "1h", "-o", "json"]),
+      { cwd: image.app, env, encoding: "utf8", timeout: 20_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { token: string }).token;
+  }
+
+  const request = (token: string, namespace: string) =>
+    buildCheckRequest({
+      method: "GET",
+      path: "/v1/reports/2026",
+      host: "reports.prod.svc.cluster.local",
+      namespace,
+      token,
+    });
+
+  it("holds compiled JavaScript only, importing production dependencies only", () => {
+    assert.equal(image.entry, join(image.app, "bin/tokenscope.js"));
+    assert.ok(existsSync(join(image.app, "src/main.js")));
+    const files = readdirSync(image.app, { recursive: true, encoding: "utf8" }).filter(
+      (f) => !f.startsWith("node_modules"),
+    );
+    assert.deepEqual(
+      files.filter((f) => f.endsWith(".ts")),
+      [],
+    );
+    assert.ok(!files.some((f) => f.startsWith("test")), "no test code");
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    const imported = [
+      ...bareImports(join(image.app, "src")),
+      ...bareImports(join(image.app, "bin")),
+    ];
+    assert.ok(imported.includes("@grpc/grpc-js"), `found ${imported.join(", ")}`);
+    for (const name of imported) assert.ok(name in pkg.dependencies, `${name} is a dependency`);
+  });
+
+  it("serves on the embedded defaults: /healthz, gRPC Checks allowed and denied, SIGTERM drains, nothing written outside the data folder", async () => {
+    const before = snapshot(image.app);
+    const run = await start();
     try {
-      const giveUp = Date.now() + 30_000;
-      let ready = false;
-      while (!ready && Date.now() < giveUp) {
-        ready = await fetch(`http://127.0.0.1:${http}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (!ready) await new Promise((r) => setTimeout(r, 100));
+      await waitFor("/readyz 200", () => httpOk(`http://127.0.0.1:${run.httpPort}/readyz`), run);
+      assert.ok(await httpOk(`http://127.0.0.1:${run.httpPort}/healthz`));
+      const token = issueToken();
+      const client = checkClient(run.grpcPort);
+      try {
+        const allowed = await client.check(request(token, "prod"), 5000);
+        assert.equal(allowed.status?.code, 0, JSON.stringify(allowed.status));
+        assert.ok(allowed.ok_response);
+        const denied = await client.check(request(token, "staging"), 5000);
+        assert.equal(denied.status?.code, 7);
+        assert.equal(denied.status.message, "namespace_mismatch");
+      } finally {
+        client.close();
       }
-      assert.ok(ready, `ready; stderr: ${stderr}`);
-      child.kill("SIGTERM");
-      assert.equal(await exited, 0, stderr);
-      assert.match(stderr, /"msg":"draining","signal":"SIGTERM"/);
-      assert.deepEqual(snapshot(app), before, "nothing written in the app folder");
-      assert.ok(existsSync(join(dataDir, "hmac.key")), "the embedded store used the data folder");
     } finally {
-      child.kill("SIGKILL");
+      assert.equal(await run.stop(), 0, run.stderr());
     }
+    assert.match(run.stderr(), /"msg":"draining","signal":"SIGTERM"/);
+    assert.deepEqual(snapshot(image.app), before, "nothing written in the app folder");
+    assert.ok(existsSync(join(dataDir, "hmac.key")), "the embedded store used the data folder");
+  });
+
+  it("serves with --workers 2: both workers ready, Checks answered on the shared port, SIGTERM drains", async () => {
+    const run = await start(["serve", "--workers", "2"]);
+    try {
+      await waitFor("/readyz 200", () => httpOk(`http://127.0.0.1:${run.httpPort}/readyz`), run);
+      const metrics = await (await fetch(`http://127.0.0.1:${run.httpPort}/metrics`)).text();
+      assert.match(metrics, /^tokenscope_workers\{state="ready"\} 2$/m);
+      const token = issueToken();
+      // A connection per Check: cluster hands connections to the workers in turn.
+      for (let i = 0; i < 4; i++) {
+        const client = checkClient(run.grpcPort);
+        const res = await client.check(request(token, "prod"), 5000);
+        client.close();
+        assert.equal(res.status?.code, 0, JSON.stringify(res.status));
+      }
+    } finally {
+      assert.equal(await run.stop(), 0, run.stderr());
+    }
+    const workers = new Set(
+      [...run.stderr().matchAll(/"msg":"tokenscope serving".*"worker":(\d+)/g)].map((m) => m[1]),
+    );
+    assert.equal(workers.size, 2, run.stderr());
   });
 });
