@@ -13,6 +13,7 @@ const GRPC_CODE: Record<string, number> = {
   malformed_token: 16,
   route_not_allowed: 7,
   namespace_mismatch: 7,
+  store_unavailable: 14,
 };
 
 async function decision(client: CheckClient, request: object): Promise<string> {
