@@ -1,5 +1,5 @@
 // CheckResponse → protobuf bytes, written by hand for the shapes toCheckResponse builds, so that
-// `serve` never loads Envoy's proto tree (about 34 MB of RSS for two messages).
+// `serve` never loads Envoy's proto tree (20 .proto files, ~10 MB of an idle process's RSS).
 //
 // The bytes are those protobufjs (proto-loader's serializer) writes for the same object: fields in
 // field-number order, a field written whenever the object carries it, defaults included (an
@@ -7,7 +7,8 @@
 // (a negative one as ten bytes). test/unit/check-response-wire.test.ts compares the two byte for
 // byte. One deliberate difference: a lone UTF-16 surrogate. protobufjs writes one in a string
 // shorter than 40 code units as its 3-byte CESU form (ED A0 80 for U+D800), which is not UTF-8 and
-// which Envoy's C++ protobuf refuses in a proto3 string (the whole response would fail to parse);
+// which Envoy's C++ protobuf refuses in a proto3 string (the whole response would fail to parse:
+// a parse error, not a log line; protocolbuffers/protobuf#7364);
 // here, as protobufjs itself does for longer strings (Buffer's UTF-8 writer), it becomes U+FFFD.
 //
 // Field numbers and wire types, from Envoy's v3 protos:

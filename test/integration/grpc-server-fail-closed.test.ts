@@ -1,0 +1,74 @@
+// The gRPC server's own failure paths answer explicit denies, never a gRPC error an Envoy with
+// failure_mode_allow would let through: a check that rejects, and bytes that are not a
+// CheckRequest. The server runs on a loopback port; the client is the tests' Envoy stand-in.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import type { CheckView } from "../../src/envoy/from-check-request.ts";
+import { startGrpcServer } from "../../src/envoy/grpc-server.ts";
+import { authorizationService } from "../../src/envoy/protos.ts";
+import { checkClient } from "../harness/check-client.ts";
+
+const CHECK = (() => {
+  const method = authorizationService().Check;
+  if (!method) throw new Error("Authorization/Check missing from Envoy's protos");
+  return method;
+})();
+
+test("a check that rejects is answered with the store_unavailable deny", async () => {
+  const errors: unknown[] = [];
+  const server = await startGrpcServer({
+    addr: "127.0.0.1:0",
+    check: () => Promise.reject(new Error("the check service broke")),
+    onInternalError: (err) => errors.push(err),
+  });
+  const client = checkClient(server.port);
+  try {
+    const response = await client.check({});
+    assert.equal(response.status?.code, 14, "UNAVAILABLE");
+    assert.equal(response.status.message, "store_unavailable");
+    assert.equal(response.denied_response?.status?.code, "ServiceUnavailable");
+    assert.equal(response.ok_response, undefined);
+    assert.equal(errors.length, 1);
+  } finally {
+    client.close();
+    await server.close(1000);
+  }
+});
+
+test("bytes that are not a CheckRequest reach the check as a request without a token", async () => {
+  const seen: CheckView[] = [];
+  const server = await startGrpcServer({
+    addr: "127.0.0.1:0",
+    check: (view) => {
+      seen.push(view);
+      return Promise.resolve({
+        decision: { allowed: false, reason: "missing_token" },
+        namespace: undefined,
+      });
+    },
+    onInternalError: () => undefined,
+  });
+  const client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+  try {
+    // attributes (field 1) declared 200 bytes long, 1 byte present: truncated.
+    const truncated = Buffer.from([0x0a, 0xc8, 0x01, 0x00]);
+    const bytes = await new Promise<Buffer>((resolve, reject) => {
+      client.makeUnaryRequest(
+        CHECK.path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        truncated,
+        (err, value) =>
+          err || value === undefined ? reject(err ?? new Error("no reply")) : resolve(value),
+      );
+    });
+    const response = CHECK.responseDeserialize(bytes) as { status?: { message?: string } };
+    assert.equal(response.status?.message, "missing_token");
+    assert.equal(seen.length, 1);
+    assert.deepEqual(seen[0]?.authorization, []);
+  } finally {
+    client.close();
+    await server.close(1000);
+  }
+});
