@@ -208,8 +208,8 @@ function labelsBytes(labels: Labels): number {
 
 /**
  * Heap bytes one cache entry adds: the Map slot, the key, the entry object with its number boxes
- * and strings, and the seal memo. Strings and label sets held by the shared table are not
- * charged per entry: the table charges them once (SharedValues.bytes).
+ * and strings, and the memo of the secret and seal checks. Strings and label sets held by the
+ * shared table are not charged per entry: the table charges them once (SharedValues.bytes).
  */
 export function approxEntryBytes(
   id: string,

@@ -126,7 +126,7 @@ describe("a cached record decides exactly like the stored one", () => {
       });
       const want = decide(input(record));
       assert.deepEqual(decide(input(cached(record))), want);
-      // And on a second check of the same object (the seal memo answers then).
+      // And on a second check of the same object (its memo answers then).
       const again = cached(record);
       decide(input(again));
       assert.deepEqual(decide(input(again)), want);
