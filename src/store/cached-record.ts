@@ -10,9 +10,8 @@
 //
 // Scope, owner, environment and label sets repeat across many tokens, yet every JSON.parse makes
 // new copies: the cache shares one copy of each, from a bounded table.
-import type { KeyObject } from "node:crypto";
 import { inspect } from "node:util";
-import { VERIFIED_DIGEST, VERIFIED_WITH, type VerificationSlots } from "../domain/token.ts";
+import { VERIFIED_DIGEST, type VerificationSlots } from "../domain/token.ts";
 import type { TokenRecord } from "../domain/token-record.ts";
 import { AbsoluteTime, timeAt, timeFrom, type RecordTime } from "./record-times.ts";
 
@@ -33,7 +32,7 @@ interface Lifecycle {
  * the seal are kept as the 64 bytes they decode to (one Latin-1 string, 80 heap bytes, against
  * 160 for the two hex strings); notBefore and expiresAt as small-integer offsets from createdAt
  * (record-times.ts); revokedAt, replacedBy and graceUntil in one field, unset on most records;
- * and the memo of the secret and seal checks is two fields of the record (VerificationSlots)
+ * and the memo of the secret and seal checks is a field of the record (VerificationSlots)
  * rather than entries in two WeakMaps.
  */
 export class CachedRecord implements VerificationSlots {
@@ -53,7 +52,6 @@ export class CachedRecord implements VerificationSlots {
   readonly bytes: number;
   /** Read since the cache last passed it by for eviction (the cache's second-chance bit). */
   used = false;
-  [VERIFIED_WITH]: KeyObject | null = null;
   [VERIFIED_DIGEST] = "";
 
   constructor(id: string, r: TokenRecord, shared: SharedValues, cachedUntil: number) {
@@ -179,7 +177,7 @@ const MAP_SLOT = 48;
  * 32-character string, once the record was checked (charged up front: a cached record is checked).
  */
 const MEMO_DIGEST = STRING_HEADER + 32;
-const RECORD_FIELDS = 15;
+const RECORD_FIELDS = 14;
 const ABSENCE_FIELDS = 3;
 
 function oneBytePerChar(s: string): boolean {
