@@ -48,8 +48,6 @@ export class CachedRecord implements VerificationSlots {
   /** The hash's 32 bytes then the seal's 32, as Latin-1; "" when either is not 32 bytes. */
   readonly #proof: string;
   readonly cachedUntil: number;
-  /** What approxEntryBytes charged for it, given back when it leaves. */
-  readonly bytes: number;
   /** Read since the cache last passed it by for eviction (the cache's second-chance bit). */
   used = false;
   [VERIFIED_DIGEST] = "";
@@ -71,7 +69,6 @@ export class CachedRecord implements VerificationSlots {
         : { revokedAt: r.revokedAt, replacedBy: r.replacedBy, graceUntil: r.graceUntil };
     this.#proof = proofOf(r.hash, r.seal);
     this.cachedUntil = cachedUntil;
-    this.bytes = approxEntryBytes(id, this, shared);
   }
 
   get notBefore(): number {
@@ -152,11 +149,9 @@ function hexOf(latin1: string): string {
 /** "No such token", remembered until `cachedUntil`. */
 export class CachedAbsence {
   readonly cachedUntil: number;
-  readonly bytes: number;
   used = false;
-  constructor(id: string, cachedUntil: number) {
+  constructor(cachedUntil: number) {
     this.cachedUntil = cachedUntil;
-    this.bytes = approxEntryBytes(id, undefined, undefined);
   }
 }
 
@@ -177,8 +172,8 @@ const MAP_SLOT = 48;
  * 32-character string, once the record was checked (charged up front: a cached record is checked).
  */
 const MEMO_DIGEST = STRING_HEADER + 32;
-const RECORD_FIELDS = 14;
-const ABSENCE_FIELDS = 3;
+const RECORD_FIELDS = 13;
+const ABSENCE_FIELDS = 2;
 
 function oneBytePerChar(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
@@ -202,6 +197,17 @@ function labelsBytes(labels: Labels): number {
   let bytes = OBJECT_HEADER;
   for (const [k, v] of Object.entries(labels)) bytes += WORD + stringBytes(k) + stringBytes(v);
   return bytes;
+}
+
+/**
+ * What an entry was charged when it came in: charged again when it leaves, rather than kept in a
+ * field of every entry. The answer does not change in between: the shared table holds a value from
+ * the first entry that has it until the cache is empty (SharedValues), or never holds it.
+ */
+export function entryBytes(id: string, entry: CacheEntry, shared: SharedValues): number {
+  return entry instanceof CachedRecord
+    ? approxEntryBytes(id, entry, shared)
+    : approxEntryBytes(id, undefined, undefined);
 }
 
 /**
@@ -230,7 +236,9 @@ const MAX_SHARED_LENGTH = 256;
 /**
  * One copy of each repeated scope, owner, environment and label set. Bounded by a byte budget:
  * once full, new values are not shared (and are charged to their entry instead). Cleared only
- * when no cached entry is left, so every shared value a cached record points to stays counted.
+ * when no cached entry is left, so every shared value a cached record points to stays counted,
+ * and whether a value is held never changes while an entry has it: a value too long or too big
+ * for what is left of the budget stays so, since the table only grows until it is cleared.
  */
 export class SharedValues {
   readonly #budget: number;

@@ -16,7 +16,12 @@ import {
   type ParsedToken,
 } from "../../src/domain/token.ts";
 import type { TokenRecord } from "../../src/domain/token-record.ts";
-import { CachedRecord, SharedValues, stringBytes } from "../../src/store/cached-record.ts";
+import {
+  CachedRecord,
+  entryBytes,
+  SharedValues,
+  stringBytes,
+} from "../../src/store/cached-record.ts";
 import { createCachedStore, type InvalidationFeed } from "../../src/store/cached-store.ts";
 import { decodeRecord, encodeRecord } from "../../src/store/record-json.ts";
 import type { TokenStore } from "../../src/store/token-store.ts";
@@ -220,7 +225,9 @@ describe("a cached record decides exactly like the stored one", () => {
     assert.ok(a && b);
     assert.equal(a.labels, b.labels);
     assert.ok(Object.isFrozen(a.labels));
-    assert.ok(b.bytes < new CachedRecord("x", aRecord(), new SharedValues(0), 0).bytes);
+    const alone = new SharedValues(0);
+    const unshared = new CachedRecord("x", aRecord(), alone, 0);
+    assert.ok(entryBytes(b.id, b, shared) < entryBytes("x", unshared, alone));
   });
 
   it("counts a string's characters, two bytes each beyond Latin-1", () => {
