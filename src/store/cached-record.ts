@@ -10,9 +10,8 @@
 //
 // Scope, owner, environment and label sets repeat across many tokens, yet every JSON.parse makes
 // new copies: the cache shares one copy of each, from a bounded table.
-import type { KeyObject } from "node:crypto";
 import { inspect } from "node:util";
-import { VERIFIED_DIGEST, VERIFIED_WITH, type VerificationSlots } from "../domain/token.ts";
+import { VERIFIED_DIGEST, type VerificationSlots } from "../domain/token.ts";
 import type { TokenRecord } from "../domain/token-record.ts";
 import { AbsoluteTime, timeAt, timeFrom, type RecordTime } from "./record-times.ts";
 
@@ -33,7 +32,7 @@ interface Lifecycle {
  * the seal are kept as the 64 bytes they decode to (one Latin-1 string, 80 heap bytes, against
  * 160 for the two hex strings); notBefore and expiresAt as small-integer offsets from createdAt
  * (record-times.ts); revokedAt, replacedBy and graceUntil in one field, unset on most records;
- * and the memo of the secret and seal checks is two fields of the record (VerificationSlots)
+ * and the memo of the secret and seal checks is a field of the record (VerificationSlots)
  * rather than entries in two WeakMaps.
  */
 export class CachedRecord implements VerificationSlots {
@@ -49,11 +48,8 @@ export class CachedRecord implements VerificationSlots {
   /** The hash's 32 bytes then the seal's 32, as Latin-1; "" when either is not 32 bytes. */
   readonly #proof: string;
   readonly cachedUntil: number;
-  /** What approxEntryBytes charged for it, given back when it leaves. */
-  readonly bytes: number;
   /** Read since the cache last passed it by for eviction (the cache's second-chance bit). */
   used = false;
-  [VERIFIED_WITH]: KeyObject | null = null;
   [VERIFIED_DIGEST] = "";
 
   constructor(id: string, r: TokenRecord, shared: SharedValues, cachedUntil: number) {
@@ -73,7 +69,6 @@ export class CachedRecord implements VerificationSlots {
         : { revokedAt: r.revokedAt, replacedBy: r.replacedBy, graceUntil: r.graceUntil };
     this.#proof = proofOf(r.hash, r.seal);
     this.cachedUntil = cachedUntil;
-    this.bytes = approxEntryBytes(id, this, shared);
   }
 
   get notBefore(): number {
@@ -154,11 +149,9 @@ function hexOf(latin1: string): string {
 /** "No such token", remembered until `cachedUntil`. */
 export class CachedAbsence {
   readonly cachedUntil: number;
-  readonly bytes: number;
   used = false;
-  constructor(id: string, cachedUntil: number) {
+  constructor(cachedUntil: number) {
     this.cachedUntil = cachedUntil;
-    this.bytes = approxEntryBytes(id, undefined, undefined);
   }
 }
 
@@ -179,8 +172,8 @@ const MAP_SLOT = 48;
  * 32-character string, once the record was checked (charged up front: a cached record is checked).
  */
 const MEMO_DIGEST = STRING_HEADER + 32;
-const RECORD_FIELDS = 15;
-const ABSENCE_FIELDS = 3;
+const RECORD_FIELDS = 13;
+const ABSENCE_FIELDS = 2;
 
 function oneBytePerChar(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
@@ -207,9 +200,20 @@ function labelsBytes(labels: Labels): number {
 }
 
 /**
+ * What an entry was charged when it came in: charged again when it leaves, rather than kept in a
+ * field of every entry. The answer does not change in between: the shared table holds a value from
+ * the first entry that has it until the cache is empty (SharedValues), or never holds it.
+ */
+export function entryBytes(id: string, entry: CacheEntry, shared: SharedValues): number {
+  return entry instanceof CachedRecord
+    ? approxEntryBytes(id, entry, shared)
+    : approxEntryBytes(id, undefined, undefined);
+}
+
+/**
  * Heap bytes one cache entry adds: the Map slot, the key, the entry object with its number boxes
- * and strings, and the seal memo. Strings and label sets held by the shared table are not
- * charged per entry: the table charges them once (SharedValues.bytes).
+ * and strings, and the memo of the secret and seal checks. Strings and label sets held by the
+ * shared table are not charged per entry: the table charges them once (SharedValues.bytes).
  */
 export function approxEntryBytes(
   id: string,
@@ -232,7 +236,9 @@ const MAX_SHARED_LENGTH = 256;
 /**
  * One copy of each repeated scope, owner, environment and label set. Bounded by a byte budget:
  * once full, new values are not shared (and are charged to their entry instead). Cleared only
- * when no cached entry is left, so every shared value a cached record points to stays counted.
+ * when no cached entry is left, so every shared value a cached record points to stays counted,
+ * and whether a value is held never changes while an entry has it: a value too long or too big
+ * for what is left of the budget stays so, since the table only grows until it is cleared.
  */
 export class SharedValues {
   readonly #budget: number;

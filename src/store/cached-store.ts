@@ -10,7 +10,13 @@
 //   evaluated against the clock by decide() on every check, so caching a record is safe for them.
 import type { TokenRecord } from "../domain/token-record.ts";
 import type { TokenStore } from "./token-store.ts";
-import { CachedAbsence, CachedRecord, SharedValues, type CacheEntry } from "./cached-record.ts";
+import {
+  CachedAbsence,
+  CachedRecord,
+  entryBytes,
+  SharedValues,
+  type CacheEntry,
+} from "./cached-record.ts";
 
 export { approxEntryBytes } from "./cached-record.ts";
 
@@ -68,7 +74,7 @@ export function createCachedStore(
     const entry = entries.get(id);
     if (entry !== undefined) {
       entries.delete(id);
-      bytes -= entry.bytes;
+      bytes -= entryBytes(id, entry, shared);
       // No record points into the shared table any more: start it afresh.
       if (entries.size === 0) shared.clear();
     }
@@ -97,11 +103,9 @@ export function createCachedStore(
     // Whole milliseconds: a small integer is stored in place, a fraction in a 16-byte box.
     const until = Math.floor(clock() + ttl);
     const entry =
-      record === undefined
-        ? new CachedAbsence(id, until)
-        : new CachedRecord(id, record, shared, until);
+      record === undefined ? new CachedAbsence(until) : new CachedRecord(id, record, shared, until);
     entries.set(id, entry);
-    bytes += entry.bytes;
+    bytes += entryBytes(id, entry, shared);
     while (entries.size > opts.maxEntries || bytes + shared.bytes > opts.maxBytes) {
       const oldest = entries.entries().next();
       if (oldest.done === true) break;

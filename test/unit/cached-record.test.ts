@@ -13,11 +13,15 @@ import {
   recordVerified,
   sealRecord,
   VERIFIED_DIGEST,
-  VERIFIED_WITH,
   type ParsedToken,
 } from "../../src/domain/token.ts";
 import type { TokenRecord } from "../../src/domain/token-record.ts";
-import { CachedRecord, SharedValues, stringBytes } from "../../src/store/cached-record.ts";
+import {
+  CachedRecord,
+  entryBytes,
+  SharedValues,
+  stringBytes,
+} from "../../src/store/cached-record.ts";
 import { createCachedStore, type InvalidationFeed } from "../../src/store/cached-store.ts";
 import { decodeRecord, encodeRecord } from "../../src/store/record-json.ts";
 import type { TokenStore } from "../../src/store/token-store.ts";
@@ -126,7 +130,7 @@ describe("a cached record decides exactly like the stored one", () => {
       });
       const want = decide(input(record));
       assert.deepEqual(decide(input(cached(record))), want);
-      // And on a second check of the same object (the seal memo answers then).
+      // And on a second check of the same object (its memo answers then).
       const again = cached(record);
       decide(input(again));
       assert.deepEqual(decide(input(again)), want);
@@ -136,9 +140,10 @@ describe("a cached record decides exactly like the stored one", () => {
   it("remembers a secret that passed in the record itself, and only that secret", () => {
     const record = new CachedRecord(token.id, aRecord(), new SharedValues(1 << 20), 0);
     const other: ParsedToken = { ...token, secret: "d".repeat(32) };
-    assert.equal(record[VERIFIED_WITH], null, "nothing remembered before a check");
+    const sameBytes = Buffer.alloc(32, 7);
+    assert.equal(record[VERIFIED_DIGEST], "", "nothing remembered before a check");
     assert.equal(recordVerified(KEY, other, record), false, "a wrong secret is not remembered");
-    assert.equal(record[VERIFIED_WITH], null);
+    assert.equal(record[VERIFIED_DIGEST], "");
     assert.equal(recordVerified(KEY, token, record), true);
     const digest = record[VERIFIED_DIGEST];
     assert.equal(digest.length, 32);
@@ -146,7 +151,11 @@ describe("a cached record decides exactly like the stored one", () => {
     assert.equal(recordVerified(KEY, other, record), false, "another secret: the keyed hash");
     assert.equal(recordVerified(Buffer.alloc(32, 8), token, record), false, "another key");
     assert.equal(record[VERIFIED_DIGEST], digest, "a failed check leaves the memo alone");
+    // Another key object with the same bytes passes the keyed checks, and is remembered apart.
+    assert.equal(recordVerified(sameBytes, token, record), true);
+    assert.notEqual(record[VERIFIED_DIGEST], digest, "a memo answers for one key object");
     assert.equal(recordVerified(KEY, token, record), true);
+    assert.equal(record[VERIFIED_DIGEST], digest);
   });
 
   it("a record whose seal does not hold is never remembered, however often its secret passes", () => {
@@ -157,7 +166,7 @@ describe("a cached record decides exactly like the stored one", () => {
       0,
     );
     for (let i = 0; i < 3; i++) assert.equal(recordVerified(KEY, token, record), false);
-    assert.equal(record[VERIFIED_WITH], null);
+    assert.equal(record[VERIFIED_DIGEST], "");
   });
 
   it("shows its hash and seal as the store's hex, and the memo nowhere", () => {
@@ -167,7 +176,7 @@ describe("a cached record decides exactly like the stored one", () => {
     assert.equal(record.seal, stored.seal);
     assert.ok(recordVerified(KEY, token, record));
     const shown = `${JSON.stringify(record)}${inspect(record, { showHidden: true, depth: 9 })}`;
-    for (const hidden of [record[VERIFIED_DIGEST], "verifiedWith", "verifiedDigest"]) {
+    for (const hidden of [record[VERIFIED_DIGEST], "verifiedDigest"]) {
       assert.ok(!shown.includes(hidden), hidden);
     }
     assert.ok(shown.includes(token.id));
@@ -216,7 +225,9 @@ describe("a cached record decides exactly like the stored one", () => {
     assert.ok(a && b);
     assert.equal(a.labels, b.labels);
     assert.ok(Object.isFrozen(a.labels));
-    assert.ok(b.bytes < new CachedRecord("x", aRecord(), new SharedValues(0), 0).bytes);
+    const alone = new SharedValues(0);
+    const unshared = new CachedRecord("x", aRecord(), alone, 0);
+    assert.ok(entryBytes(b.id, b, shared) < entryBytes("x", unshared, alone));
   });
 
   it("counts a string's characters, two bytes each beyond Latin-1", () => {

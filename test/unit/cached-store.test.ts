@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import type { TokenRecord } from "../../src/domain/token-record.ts";
-import { CachedRecord, SharedValues } from "../../src/store/cached-record.ts";
+import { CachedRecord, entryBytes, SharedValues } from "../../src/store/cached-record.ts";
 import {
   createCachedStore,
   type CacheLookupResult,
@@ -278,13 +278,40 @@ describe("token cache", () => {
   });
 
   it("keeps the approximate bytes under maxBytes", async () => {
-    const one = new CachedRecord("A", aRecord("A"), new SharedValues(0), 0).bytes;
+    const alone = new SharedValues(0);
+    const one = entryBytes("A", new CachedRecord("A", aRecord("A"), alone, 0), alone);
     cache = open({ maxBytes: one * 3 + 10 });
     const ids = ["A", "B", "C", "D", "E"];
     for (const id of ids) inner.records.set(id, aRecord(id));
     for (const id of ids) await cache.get(id);
     assert.equal(cache.stats().entries, 3);
     assert.ok(cache.stats().bytes <= one * 3 + 10);
+  });
+
+  it("gives back exactly what it charged: every entry gone, zero bytes", async () => {
+    // A shared table with room for some values only (a sixteenth of maxBytes): entries that
+    // share, entries charged for their own copies, and unknown ids, in and out in every order.
+    cache = open({ maxEntries: 50, maxBytes: 16 * 600 });
+    const ids = Array.from({ length: 80 }, (_, i) => `T${i}`);
+    ids.forEach((id, i) => {
+      if (i % 7 === 0) return; // unknown: a negative entry
+      inner.records.set(
+        id,
+        aRecord(id, {
+          scope: `payments/ci-${i % 9}`,
+          owner: `owner-${i % 5}-${"x".repeat(i)}`,
+          labels: { team: `t${i % 4}` },
+          ...(i % 3 === 0 ? { revokedAt: T0 + i, replacedBy: `R${i}` } : {}),
+        }),
+      );
+    });
+    for (const id of ids) await cache.get(id);
+    for (const id of [...ids].reverse()) await cache.get(id);
+    assert.ok(cache.stats().entries > 0);
+    for (const id of ids.filter((_, i) => i % 2 === 0)) feed.publish(id);
+    for (const id of ids.slice(0, 30)) await cache.get(id);
+    for (const id of ids) feed.publish(id);
+    assert.deepEqual(cache.stats(), { entries: 0, bytes: 0 });
   });
 
   it("counts a larger record as more bytes, and an unknown id as fewer", async () => {
