@@ -50,7 +50,7 @@ export class CachedRecord implements VerificationSlots {
   readonly cachedUntil: number;
   /** Read since the cache last passed it by for eviction (the cache's second-chance bit). */
   used = false;
-  [VERIFIED_DIGEST] = "";
+  #verified = "";
 
   constructor(id: string, r: TokenRecord, shared: SharedValues, cachedUntil: number) {
     // The key the cache looks it up by: the same string, not a second copy (the store checks
@@ -69,6 +69,19 @@ export class CachedRecord implements VerificationSlots {
         : { revokedAt: r.revokedAt, replacedBy: r.replacedBy, graceUntil: r.graceUntil };
     this.#proof = proofOf(r.hash, r.seal);
     this.cachedUntil = cachedUntil;
+  }
+
+  /**
+   * The memo (VerificationSlots) behind an accessor: a spread or Object.assign copy of the
+   * record takes own fields, not accessors or private fields, so a copy never carries a memo
+   * (and, having none, is checked in full, where its missing hash fails).
+   */
+  get [VERIFIED_DIGEST](): string {
+    return this.#verified;
+  }
+
+  set [VERIFIED_DIGEST](digest: string) {
+    this.#verified = digest;
   }
 
   get notBefore(): number {

@@ -158,6 +158,27 @@ describe("a cached record decides exactly like the stored one", () => {
     assert.equal(record[VERIFIED_DIGEST], digest);
   });
 
+  it("a copy of a remembered record carries no memo: it is checked in full, and refused", () => {
+    const record = new CachedRecord(token.id, aRecord(), new SharedValues(1 << 20), 0);
+    assert.ok(recordVerified(KEY, token, record));
+    const copies = [
+      { ...record, scope: "kube-system/admin" },
+      Object.assign({}, record, { owner: "mallory" }),
+      { ...record },
+    ];
+    for (const copy of copies) {
+      assert.equal(VERIFIED_DIGEST in copy, false);
+      // The copy has no hash (a getter is not copied): the full check refuses it or throws.
+      let verified: boolean | "threw";
+      try {
+        verified = recordVerified(KEY, token, copy as unknown as CachedRecord);
+      } catch {
+        verified = "threw";
+      }
+      assert.notEqual(verified, true);
+    }
+  });
+
   it("a record whose seal does not hold is never remembered, however often its secret passes", () => {
     const record = new CachedRecord(
       token.id,
