@@ -161,9 +161,12 @@ describe("a cached record decides exactly like the stored one", () => {
   it("a copy of a remembered record carries no memo: it is checked in full, and refused", () => {
     const record = new CachedRecord(token.id, aRecord(), new SharedValues(1 << 20), 0);
     assert.ok(recordVerified(KEY, token, record));
+    // Copies that lose the class are what this is about.
     const copies = [
+      // eslint-disable-next-line @typescript-eslint/no-misused-spread
       { ...record, scope: "kube-system/admin" },
       Object.assign({}, record, { owner: "mallory" }),
+      // eslint-disable-next-line @typescript-eslint/no-misused-spread
       { ...record },
     ];
     for (const copy of copies) {
