@@ -103,7 +103,7 @@ describe("bench harness", () => {
         logFile: join(dir, "h2load.log"),
       });
     } finally {
-      rotation.stop();
+      await rotation.stop();
     }
     assert.ok(result.requests > 0 && result.failed === 0 && result.non2xx === 0);
     assert.ok(result.p50Ms > 0 && result.p50Ms <= result.p99Ms && result.p99Ms <= result.p999Ms);
