@@ -32,11 +32,18 @@ const FAILED_ENCODING = encodeCheckResponse(
   toCheckResponse({ allowed: false, reason: "store_unavailable" }),
 );
 
-/** A response's bytes; an encoder failure (a bug) answers a deny rather than INTERNAL. */
-export function writeCheckResponse(response: CheckResponseMessage): Buffer {
+/**
+ * A response's bytes; an encoder failure (a bug) answers a deny rather than INTERNAL, and is
+ * reported: metrics and the audit line still carry the decision the response could not say.
+ */
+export function writeCheckResponse(
+  response: CheckResponseMessage,
+  onError: (err: unknown) => void = () => undefined,
+): Buffer {
   try {
     return encodeCheckResponse(response);
-  } catch {
+  } catch (err) {
+    onError(err);
     return FAILED_ENCODING;
   }
 }
@@ -50,7 +57,9 @@ function clientSideOnly(): never {
 export type CheckMethod = grpc.MethodDefinition<CheckView, CheckResponseMessage>;
 
 /** Assignable to grpc.ServiceDefinition; typed by method so that callers keep the types. */
-export function authorizationServerDefinition(): { readonly Check: CheckMethod } {
+export function authorizationServerDefinition(
+  onEncodingError: (err: unknown) => void = () => undefined,
+): { readonly Check: CheckMethod } {
   return {
     Check: {
       path: CHECK_PATH,
@@ -58,7 +67,7 @@ export function authorizationServerDefinition(): { readonly Check: CheckMethod }
       responseStream: false,
       originalName: "check",
       requestDeserialize: readCheckView,
-      responseSerialize: writeCheckResponse,
+      responseSerialize: (response) => writeCheckResponse(response, onEncodingError),
       requestSerialize: clientSideOnly,
       responseDeserialize: clientSideOnly,
     },

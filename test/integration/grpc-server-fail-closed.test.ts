@@ -36,6 +36,31 @@ test("a check that rejects is answered with the store_unavailable deny", async (
   }
 });
 
+test("a decision that cannot become a response is answered with the store_unavailable deny", async () => {
+  const errors: unknown[] = [];
+  const server = await startGrpcServer({
+    addr: "127.0.0.1:0",
+    // No such reason: toCheckResponse has nothing to answer it with and throws.
+    check: () =>
+      Promise.resolve({
+        decision: { allowed: false, reason: "no_such_reason" as "missing_token" },
+        namespace: undefined,
+      }),
+    onInternalError: (err) => errors.push(err),
+  });
+  const client = checkClient(server.port);
+  try {
+    const response = await client.check({}, 5000);
+    assert.equal(response.status?.code, 14, "UNAVAILABLE");
+    assert.equal(response.status.message, "store_unavailable");
+    assert.equal(response.ok_response, undefined);
+    assert.equal(errors.length, 1);
+  } finally {
+    client.close();
+    await server.close(1000);
+  }
+});
+
 test("bytes that are not a CheckRequest reach the check as a request without a token", async () => {
   const seen: CheckView[] = [];
   const server = await startGrpcServer({
