@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { readHmacKey } from "../../src/hmac-key.ts";
 import { startRedis } from "../harness/redis.ts";
 import { writeHmacKey } from "../harness/server.ts";
-import { compiledEntry, type Form } from "./compiled.ts";
+import { compiledImage, type Form } from "./compiled.ts";
 import { measureHotTokenRss } from "./probes.ts";
 import { rssBytes } from "./procs.ts";
 import { startTokenscope, type Target } from "./targets.ts";
@@ -99,7 +99,8 @@ async function main(): Promise<void> {
     log(
       `# memory probe: ${TOKENS} hot tokens, ${ROUNDS} round(s) of ${variants.length} variant(s), ${FORMS.join(" and ")}`,
     );
-    const entry = FORMS.includes("compiled") ? compiledEntry(dir, log) : undefined;
+    const image = FORMS.includes("compiled") ? compiledImage(dir, log) : undefined;
+    const entry = image?.entry;
     const runs = new Map<
       string,
       {
@@ -122,6 +123,8 @@ async function main(): Promise<void> {
       for (const variant of cases) {
         const snapshotHere = snapshotDir !== undefined && round === 0;
         const nodeArgs = [
+          // The image's own flags first (compiled form): a variant's flags come later and win.
+          ...(variant.form === "compiled" ? (image?.nodeArgs ?? []) : []),
           ...variant.options.split(" "),
           ...(snapshotHere
             ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`]

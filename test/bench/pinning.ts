@@ -12,6 +12,8 @@ export interface Pinning {
   readonly server: string;
   /** The CPU list for h2load, Redis and the bench. */
   readonly load: string;
+  /** Every CPU: to undo a pin. */
+  readonly all: string;
 }
 
 /** Pinning for this machine, or undefined when it has a single CPU or no taskset. */
@@ -20,7 +22,7 @@ export function pinningHere(): Pinning | undefined {
   if (cpus < 2) return undefined;
   if (spawnSync("taskset", ["--version"]).status !== 0) return undefined;
   const last = cpus - 1;
-  return { server: String(last), load: last === 1 ? "0" : `0-${last - 1}` };
+  return { server: String(last), load: last === 1 ? "0" : `0-${last - 1}`, all: `0-${last}` };
 }
 
 /** Pins every thread of a running process (taskset -a -p); threads it starts later inherit. */

@@ -80,6 +80,7 @@ export async function measureRevocation(opts: {
   firstToken: number;
   count: number;
   entry?: string;
+  nodeArgs?: string[];
 }) {
   const replicas: Target[] = [];
   const store = createRedisStore({
@@ -95,6 +96,7 @@ export async function measureRevocation(opts: {
           name: `replica-${r}`,
           dir: opts.dir,
           entry: opts.entry,
+          nodeArgs: opts.nodeArgs,
           args: [...opts.serveArgs, "--workers=1"],
         }),
       );

@@ -60,6 +60,8 @@ export function rotateBodies(file: string, bodies: readonly Buffer[], everyUs = 
     worker.once("exit", () => resolve());
     worker.once("error", reject);
   });
+  // A thread that failed is reported by stop(), not as an unhandled rejection before it.
+  exited.catch(() => undefined);
   return {
     async stop() {
       Atomics.store(state, STOP, 1);

@@ -23,7 +23,7 @@ import { pin, pinningHere } from "./pinning.ts";
 import { delta, scrape, startBaseline, startTokenscope, type Target } from "./targets.ts";
 import { mixBodies, seedTokens, serveArgsFor, writeScopes } from "./workload.ts";
 import { measureRevocation, measureHotTokenRss, verifySample } from "./probes.ts";
-import { compiledEntry } from "./compiled.ts";
+import { compiledImage } from "./compiled.ts";
 
 const { values } = parseArgs({
   options: {
@@ -45,6 +45,7 @@ const quick = values.quick;
 const ROUNDS = Math.max(1, Number(values.rounds));
 const ROTATE_US = Number(values["rotate-us"]);
 const PINNING = values.pin ? pinningHere() : undefined;
+const TYPESCRIPT = values.typescript || values.compare !== undefined;
 const TOKENS = Number(values.tokens ?? (quick ? 20_000 : 1_000_000));
 const DURATION_S = Number(values.duration ?? (quick ? 2 : 10));
 const DISTINCT_ALLOWED = Math.min(10_000, Math.floor(TOKENS / 2));
@@ -73,7 +74,7 @@ interface Row extends LoadResult {
   readonly serverCounts: Record<string, number>;
   /** How many bodies the rotator put in h2load's file per second during the measured run. */
   readonly bodiesPerSecond: number;
-  /** Token reads that reached Redis per second (GETs, from the server's INFO commandstats). */
+  /** Token reads that reached Redis per second (GETs outside scripts: INFO commandstats). */
   readonly storeReadsPerSecond: number;
 }
 
@@ -84,10 +85,16 @@ async function redisPid(port: number): Promise<number> {
   return pid;
 }
 
-/** GET calls Redis has served so far: every store read of a token record is one GET. */
+/**
+ * Token record reads Redis has served so far. Every store read of a record is one GET; so is
+ * the GET inside each script call (the usage write-back's compare-and-set), which Redis counts
+ * as a GET too: script calls are taken off, one GET each.
+ */
 async function redisGets(port: number): Promise<number> {
-  const info = await redisReply(port, ["INFO", "commandstats"]);
-  return Number(/cmdstat_get:calls=(\d+)/.exec(String(info))?.[1] ?? 0);
+  const info = String(await redisReply(port, ["INFO", "commandstats"]));
+  const calls = (command: string) =>
+    Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+  return calls("get") - calls("evalsha") - calls("eval");
 }
 
 async function measure(
@@ -211,16 +218,23 @@ async function main(): Promise<void> {
       `# ${bodies.length} request bodies (${DISTINCT_ALLOWED} distinct allowed tokens) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
     const serveArgs = serveArgsFor(redis.url, keyFile, scopes);
-    // What the image ships (compiled JavaScript), unless --typescript; --compare runs its sources.
-    const entry = values.typescript ? undefined : compiledEntry(dir, log);
-    if (values.typescript) log("# tokenscope runs from its TypeScript sources (--typescript)");
+    // What the image ships (compiled JavaScript, the image's node flags), unless --typescript.
+    // An older checkout (--compare) can only run from its sources: then both sides do, so that
+    // the comparison is of the code, not of the form it runs in.
+    const image = TYPESCRIPT ? undefined : compiledImage(dir, log);
+    if (TYPESCRIPT) {
+      log(
+        `# tokenscope runs from its TypeScript sources (${values.typescript ? "--typescript" : "as --compare's checkout must"})`,
+      );
+    }
+    const form = { entry: image?.entry, nodeArgs: image?.nodeArgs };
     const baseline = await startBaseline(dir);
     targets.push(baseline);
     const ts1 = await startTokenscope({
       name: "tokenscope",
       dir,
       args: [...serveArgs, "--workers=1"],
-      entry,
+      ...form,
     });
     targets.push(ts1);
     const before =
@@ -241,7 +255,7 @@ async function main(): Promise<void> {
           name: "tokenscope-w2",
           dir,
           args: [...serveArgs, "--workers=2"],
-          entry,
+          ...form,
         });
     if (ts2) targets.push(ts2);
     const compared = [baseline, ...before, ts1, ...(ts2 ? [ts2] : [])];
@@ -304,6 +318,8 @@ async function main(): Promise<void> {
     log("");
 
     for (const t of targets.splice(0)) await t.stop();
+    // The probes' servers are started by the bench and would inherit its CPU: not pinned.
+    if (PINNING) pin(process.pid, PINNING.all);
 
     const revocation = values.focus
       ? undefined
@@ -313,14 +329,14 @@ async function main(): Promise<void> {
           redisUrl: redis.url,
           firstToken: REVOKED_FROM - REVOCATIONS,
           count: REVOCATIONS,
-          entry,
+          ...form,
         });
     if (revocation)
       log(
         `revocation (3 replicas, ${revocation.count} revocations): every replica denies after p50 ${fmt(revocation.allP50Ms, 1)} ms, p99 ${fmt(revocation.allP99Ms, 1)} ms (per replica p50 ${fmt(revocation.p50Ms, 1)} ms, p99 ${fmt(revocation.p99Ms, 1)} ms)`,
       );
 
-    const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS, entry });
+    const hot = await measureHotTokenRss({ dir, serveArgs, tokens: HOT_TOKENS, ...form });
     log(
       `RSS with ${hot.tokens} distinct hot tokens: ${fmt(hot.rssMB, 0)} MB (idle ${fmt(hot.idleMB, 0)} MB; cache hits on the second pass ${hot.secondPassHits}/${hot.tokens})`,
     );
@@ -343,7 +359,7 @@ async function main(): Promise<void> {
           quick,
           pinning: PINNING ?? null,
           rotateUs: ROTATE_US,
-          tokenscopeForm: values.typescript ? "typescript" : "compiled",
+          tokenscopeForm: TYPESCRIPT ? "typescript" : "compiled",
           distinctAllowedTokens: DISTINCT_ALLOWED,
           rows,
           closedRuns,

@@ -60,6 +60,20 @@ export interface ImageApp {
   readonly entry: string;
   /** Seconds `npm run build` took (0 when the image copies no build stage output). */
   readonly buildSeconds: number;
+  /** The final stage's ENV (`ENV K=V ...`, unquoted values), e.g. NODE_OPTIONS. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+function stageEnv(stage: DockerStage): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of stage.lines.filter((l) => l.startsWith("ENV "))) {
+    for (const pair of line.slice(4).trim().split(/\s+/)) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0 || /["']/.test(pair)) throw new Error(`Dockerfile: not reproduced here: ${line}`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return env;
 }
 
 /** The build stage's `npm run build`, run in `root` with its output under `stageApp/dist`. */
@@ -119,7 +133,7 @@ export function assembleImageApp(into: string, root = REPO_ROOT): ImageApp {
   if (command[0] !== "node" || command[1] === undefined) {
     throw new Error(`Dockerfile: ENTRYPOINT is not node SCRIPT: ${JSON.stringify(command)}`);
   }
-  return { app, command, entry: join(app, command[1]), buildSeconds };
+  return { app, command, entry: join(app, command[1]), buildSeconds, env: stageEnv(final) };
 }
 
 /** Package names the JavaScript under `dir` imports (static and dynamic), builtins aside. */
