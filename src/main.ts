@@ -14,6 +14,7 @@ import { UsageRecorder } from "./tokens/usage-recorder.ts";
 import { StoreHealth } from "./store/store-health.ts";
 import { withTokenCache } from "./store/token-cache.ts";
 import { startWebhookServer, type WebhookServer } from "./kube/webhook-server.ts";
+import { pretenuringOff } from "./v8-flags.ts";
 
 export interface RunningServer {
   readonly grpcPort: number;
@@ -41,6 +42,7 @@ export async function serve(
   logger: Logger = createLogger({ level: config.logLevel }),
   options: ServeOptions = {},
 ): Promise<RunningServer> {
+  pretenuringOff(process.execArgv, config.nodeOptions);
   const metrics = createMetrics({
     maxTokens: config.metricsMaxTokens,
     tokenIdleMs: config.metricsTokenIdleMs,
