@@ -10,6 +10,7 @@ import { serve } from "./main.ts";
 import { clusterMetricsView, exposeToPrimary } from "./observability/cluster-metrics.ts";
 import type { Logger } from "./observability/logger.ts";
 import { startOpsServer } from "./observability/ops-server.ts";
+import { operatorSet } from "./v8-flags.ts";
 
 const STATE_MESSAGE = "tokenscope:worker-state";
 const RESTART_DELAY_MS = 1000;
@@ -119,9 +120,7 @@ async function pickGrpcAddr(addr: string): Promise<string> {
  * choice (node flags or NODE_OPTIONS) wins.
  */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string): string[] {
-  // Node takes V8 flags with dashes or underscores alike (--max_semi_space_size).
-  const given = [...execArgv, nodeOptions].join(" ").replaceAll("_", "-");
-  const young = /--(max|min)-semi-space-size|--max-heap-size/.test(given)
+  const young = operatorSet(/--(max|min)-semi-space-size|--max-heap-size/, execArgv, nodeOptions)
     ? []
     : ["--max-semi-space-size=16"];
   return [...execArgv, ...young];

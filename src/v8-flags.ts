@@ -8,13 +8,21 @@
 // helper threads 2–9 against 17–24 µs per Check). Turned off unless the operator set it.
 import { setFlagsFromString } from "node:v8";
 
-const PRETENURING = /--(no-)?allocation-site-pretenuring\b/;
+/**
+ * Whether the operator set a V8 flag themselves, as a node flag or in NODE_OPTIONS: `flag` is
+ * matched against both, dashes standing for underscores too (Node takes either spelling).
+ */
+export function operatorSet(
+  flag: RegExp,
+  execArgv: readonly string[],
+  nodeOptions: string,
+): boolean {
+  return flag.test([...execArgv, nodeOptions].join(" ").replaceAll("_", "-"));
+}
 
 /** Turns pretenuring off unless the node flags or NODE_OPTIONS name it; true if it did. */
 export function pretenuringOff(execArgv: readonly string[], nodeOptions: string): boolean {
-  // Node takes V8 flags with dashes or underscores alike.
-  const given = [...execArgv, nodeOptions].join(" ").replaceAll("_", "-");
-  if (PRETENURING.test(given)) return false;
+  if (operatorSet(/--(no-)?allocation-site-pretenuring\b/, execArgv, nodeOptions)) return false;
   setFlagsFromString("--no-allocation-site-pretenuring");
   return true;
 }
