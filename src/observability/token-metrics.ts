@@ -65,6 +65,13 @@ const newTracked = (now: number): Tracked => ({
 const seriesKey = (decision: string, reason: string, scope: string, owner: string) =>
   [decision, reason, scope, owner].join("|");
 
+/** Whether `series` counts this outcome (owner: "" under _overflow). */
+const isOutcome = (series: Series, check: TokenCheck, owner: string) =>
+  series.labels.decision === check.decision &&
+  series.labels.reason === check.reason &&
+  series.labels.scope === check.scope &&
+  series.labels.owner === owner;
+
 /** Prometheus text format: backslash, double quote and newline are escaped in label values. */
 function escapeLabel(value: string): string {
   return value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
@@ -123,29 +130,22 @@ export class TokenSeries {
     }
     const target = tracked ?? this.#overflow;
     target.lastSeen = now;
+    // Under _overflow the owner is not a label: ids of different owners share one series.
+    const owner = tracked === undefined ? "" : check.owner;
     const last = target.last;
-    if (
-      last !== undefined &&
-      last.labels.decision === check.decision &&
-      last.labels.reason === check.reason &&
-      last.labels.scope === check.scope &&
-      (tracked === undefined || last.labels.owner === check.owner)
-    ) {
+    if (last !== undefined && isOutcome(last, check, owner)) {
       last.value++;
       return;
     }
-    // Under _overflow the owner is not a label: ids of different owners share one series.
-    const owner = tracked === undefined ? "" : check.owner;
-    const key = seriesKey(check.decision, check.reason, check.scope, owner);
     const first = target.first;
-    let series =
-      first !== undefined &&
-      first.labels.decision === check.decision &&
-      first.labels.reason === check.reason &&
-      first.labels.scope === check.scope &&
-      first.labels.owner === owner
-        ? first
-        : target.more?.get(key);
+    let series: Series | undefined;
+    // The key of a series beyond the first (kept in `more`); none while there is no first.
+    let key: string | undefined;
+    if (first !== undefined && isOutcome(first, check, owner)) series = first;
+    else if (first !== undefined) {
+      key = seriesKey(check.decision, check.reason, check.scope, owner);
+      series = target.more?.get(key);
+    }
     if (series === undefined) {
       series = seriesOf({
         token_id: tracked === undefined ? OVERFLOW_TOKEN_ID : check.id,
@@ -155,7 +155,7 @@ export class TokenSeries {
         decision: check.decision,
         reason: check.reason,
       });
-      if (first === undefined) target.first = series;
+      if (key === undefined) target.first = series;
       else (target.more ??= new Map()).set(key, series);
     }
     target.last = series;
