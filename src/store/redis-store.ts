@@ -270,6 +270,22 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
     await Promise.all(gone);
     return [next, records];
   }
+  /**
+   * Every retained record passing `filter`, a page at a time. Deadline per page, not per listing:
+   * a listing is an operator action whose length grows with the number of tokens, while every
+   * single round trip stays bounded.
+   */
+  async function eachRecord(
+    filter: TokenFilter | undefined,
+    visit: (record: TokenRecord) => void,
+  ): Promise<void> {
+    let cursor = "0";
+    do {
+      const [next, page] = await run("list", () => listPage(cursor, filter));
+      page.forEach((record) => visit(record));
+      cursor = next;
+    } while (cursor !== "0");
+  }
 
   /** One page of uses: read the records, then compare-and-set each newer use. */
   async function usagePage(usages: readonly TokenUsage[]): Promise<void> {
@@ -373,25 +389,11 @@ export function createRedisStore(opts: RedisStoreOptions): TokenStore {
       return record;
     },
 
-    async forEachRecord(visit) {
-      let cursor = "0";
-      do {
-        const [next, page] = await run("list", () => listPage(cursor));
-        page.forEach((record) => visit(record));
-        cursor = next;
-      } while (cursor !== "0");
-    },
+    forEachRecord: (visit) => eachRecord(undefined, visit),
 
     async list(filter) {
       const records: TokenRecord[] = [];
-      let cursor = "0";
-      // Deadline per page, not per listing: a listing is an operator action whose length grows
-      // with the number of tokens, while every single round trip stays bounded.
-      do {
-        const [next, page] = await run("list", () => listPage(cursor, filter));
-        records.push(...page);
-        cursor = next;
-      } while (cursor !== "0");
+      await eachRecord(filter, (record) => records.push(record));
       return records.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     },
 
