@@ -126,7 +126,11 @@ describe("start-up and shutdown", () => {
     const down = await startRedis({ durable: true });
     await down.kill("SIGKILL");
     const dir = tempDir("fresh");
-    const fresh = await startTestServer({ redisUrl: down.url, hmacKeyFile: writeHmacKey(dir) });
+    const fresh = await startTestServer({
+      redisUrl: down.url,
+      hmacKeyFile: writeHmacKey(dir),
+      waitReady: false,
+    });
     const freshClient = checkClient(fresh.grpcPort);
     try {
       const readyz = () => fetch(`http://127.0.0.1:${fresh.httpPort}/readyz`).then((r) => r.status);

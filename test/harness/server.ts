@@ -40,6 +40,13 @@ export async function startTestServer(opts: {
   environment?: string;
   extraArgs?: string[];
   hmacKeyFile?: string;
+  /**
+   * Returns only once the server is ready (the store answered, the scopes loaded), as a mesh
+   * sends nothing before /readyz: on a loaded machine the first Redis connection can time out
+   * its ready check and reconnect, and a check meanwhile fails closed. On by default with Redis
+   * and file scopes; off to start against a Redis that is down, or scopes still to come.
+   */
+  waitReady?: boolean;
 }): Promise<TestServer> {
   const dir = tempDir("server");
   const hmacKeyFile = opts.hmacKeyFile ?? writeHmacKey(dir);
@@ -57,6 +64,16 @@ export async function startTestServer(opts: {
   ];
   const logLines: string[] = [];
   const server = await serve(serveConfig(args, {}), memoryLogger(logLines));
+  if (opts.waitReady ?? (opts.redisUrl !== undefined && opts.scopes !== "kubernetes")) {
+    const giveUpAt = Date.now() + 15_000;
+    while (!server.ready()) {
+      if (Date.now() > giveUpAt) {
+        await server.stop();
+        throw new Error(`the test server never turned ready:\n${logLines.join("")}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
   return { ...server, hmacKeyFile, dataDir: join(dir, "data"), logLines, args };
 }
 

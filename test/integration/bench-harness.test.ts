@@ -22,7 +22,6 @@ import {
   writeScopes,
 } from "../bench/workload.ts";
 import { checkClient } from "../harness/check-client.ts";
-import { eventually, readyz } from "../harness/kube-fixtures.ts";
 import { startRedis, type RedisServer } from "../harness/redis.ts";
 import { startTestServer, tempDir, writeHmacKey, type TestServer } from "../harness/server.ts";
 
@@ -51,11 +50,6 @@ before(async () => {
     scopes: writeScopes(join(dir, "scopes")),
     extraArgs: [`--redis-prefix=${PREFIX}`, "--audit-allow-sample=0"],
   });
-  // As the bench does: no check before the server is ready (on a loaded machine its first Redis
-  // connection can time out and reconnect, and meanwhile every check fails closed).
-  await eventually("the server ready", async () =>
-    (await readyz(server.httpPort)).status === 200 ? true : undefined,
-  );
 });
 
 after(async () => {
