@@ -140,15 +140,6 @@ function snapshot(dir: string): Map<string, number> {
   return files;
 }
 
-/** The final stage's ENV: NODE_ENV, NODE_OPTIONS, TOKENSCOPE_DATA_DIR (replaced by the test). */
-function imageEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of (stages.at(-1)?.lines ?? []).filter((l) => l.startsWith("ENV "))) {
-    for (const m of line.slice(4).matchAll(/(\w+)=(\S+)/g)) env[m[1] ?? ""] = m[2] ?? "";
-  }
-  return env;
-}
-
 interface Running {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -181,7 +172,8 @@ describe("the image's /app, compiled and run like the image", () => {
     // A shorter wait for endpoint removal than the 5 s default: the drain is the same.
     env = {
       PATH: process.env.PATH,
-      ...imageEnv(),
+      // The final stage's ENV (NODE_ENV, NODE_OPTIONS; TOKENSCOPE_DATA_DIR replaced here).
+      ...image.env,
       TOKENSCOPE_DATA_DIR: dataDir,
       TOKENSCOPE_SHUTDOWN_DELAY: "1s",
     };
