@@ -11,9 +11,16 @@ export interface CliResult {
 
 export function runCli(
   args: readonly string[],
-  opts: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    cwd?: string;
+    input?: string;
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    /** Another build of the CLI (the image's compiled bin/tokenscope.js); this checkout's by default. */
+    bin?: string;
+  } = {},
 ): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  const r = spawnSync(process.execPath, [opts.bin ?? BIN, ...args], {
     cwd: opts.cwd,
     input: opts.input,
     encoding: "utf8",

@@ -5,7 +5,7 @@
 // nothing outside its data folder, draining on SIGTERM.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -22,6 +22,7 @@ import {
 } from "../harness/image-app.ts";
 import { freePort } from "../harness/ports.ts";
 import { tempDir } from "../harness/server.ts";
+import { runCli } from "../harness/cli.ts";
 
 const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
 const instructions = dockerInstructions(dockerfile);
@@ -211,21 +212,20 @@ describe("the image's /app, compiled and run like the image", () => {
 
   /** A token from the image's own CLI, in the image's embedded store. */
   function issueToken(): string {
-    const [, script] = image.command;
-    const r = spawnSync(
-      process.execPath,
+    const r = runCli(
       [
-        script ?? "",
         "token",
         "issue",
         "--scope",
         "prod/reports-read",
         "--owner",
         "image-test",
-      ].concat(["--ttl", "1h", "-o", "json"]),
-      { cwd: image.app, env, encoding: "utf8", timeout: 20_000 },
+        "--ttl",
+        "1h",
+      ].concat(["-o", "json"]),
+      { cwd: image.app, env, bin: image.entry },
     );
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     return (JSON.parse(r.stdout) as { token: string }).token;
   }
 
