@@ -1,10 +1,12 @@
 // `node test/bench/cache-ab.ts --before DIR`: the token cache's hit and decide() of this checkout
 // beside another checkout's (DIR: its root, e.g. from `git archive main | tar -x -C DIR` with
 // node_modules linked), in one process, alternating, so that a busy machine slows both alike.
-// Records as the Redis store hands them out (JSON, sealed), 1000 bench tokens, all cached.
+// Records as the Redis store hands them out (JSON, sealed), the first 1000 of the bench's tokens
+// (workload.ts), each side sealing them with its own code, all cached.
 // Flags: --rounds N (9), --iterations N (200000 per timing).
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { benchRecordFields, benchToken } from "./workload.ts";
 
 type Decide = typeof import("../../src/domain/decide.ts");
 type Token = typeof import("../../src/domain/token.ts");
@@ -26,7 +28,6 @@ if (values.before === undefined) throw new Error("usage: cache-ab.ts --before DI
 const ROUNDS = Number(values.rounds);
 const ITER = Number(values.iterations);
 const TOKENS = 1000;
-const HOUR = 3_600_000;
 
 async function side(root: string) {
   const src = resolve(root, "src");
@@ -40,29 +41,12 @@ async function side(root: string) {
   )) as RecordJson;
   const key = Buffer.alloc(32, 7);
   const now = Date.now();
-  const tokens = Array.from({ length: TOKENS }, (_, i) => ({
-    environment: "bench",
-    id: `B${i.toString(36).padStart(11, "0")}`,
-    secret: `S${i.toString(36).padStart(31, "x")}`,
-  }));
+  const tokens = Array.from({ length: TOKENS }, (_, i) => benchToken(i));
+  const ids = tokens.map((t) => t.id);
   const json = new Map(
     tokens.map((t, i) => [
       t.id,
-      encodeRecord(
-        sealRecord(key, {
-          id: t.id,
-          hash: hashSecret(key, t),
-          scope: `bench/api-${i % 100}`,
-          owner: `team-${i % 10}`,
-          environment: "bench",
-          labels: { tenant: `t${i % 1000}` },
-          description: "bench token",
-          createdAt: now - HOUR,
-          createdBy: "bench",
-          notBefore: now - HOUR,
-          expiresAt: now + 24 * HOUR,
-        }),
-      ),
+      encodeRecord(sealRecord(key, benchRecordFields(i, now, false, hashSecret(key, t)))),
     ]),
   );
   const inner = {
@@ -109,7 +93,7 @@ async function side(root: string) {
   return {
     async hit() {
       const start = performance.now();
-      for (let k = 0; k < ITER; k++) await cache.get(tokens[k % TOKENS]?.id ?? "");
+      for (let k = 0; k < ITER; k++) await cache.get(ids[k % TOKENS] as string);
       return ((performance.now() - start) * 1000) / ITER;
     },
     decide() {

@@ -65,11 +65,19 @@ export function tokenString(t: ParsedToken): string {
   return formatToken(t.environment, t.id, t.secret);
 }
 
-function recordOf(key: Uint8Array, i: number, now: number, revoked: boolean): TokenRecord {
-  const t = benchToken(i);
-  return sealRecord(key, {
-    id: t.id,
-    hash: hashSecret(key, t),
+/**
+ * Bench token i's record before it is sealed, with the keyed hash of its secret: cache-ab.ts seals
+ * it with each checkout's own sealRecord.
+ */
+export function benchRecordFields(
+  i: number,
+  now: number,
+  revoked: boolean,
+  hash: string,
+): Omit<TokenRecord, "seal"> {
+  return {
+    id: benchToken(i).id,
+    hash,
     scope: `${NAMESPACE}/${scopeName(i)}`,
     owner: `team-${i % 10}`,
     environment: ENVIRONMENT,
@@ -80,7 +88,11 @@ function recordOf(key: Uint8Array, i: number, now: number, revoked: boolean): To
     notBefore: now - HOUR,
     expiresAt: now + 24 * HOUR,
     ...(revoked ? { revokedAt: now - 60_000 } : {}),
-  });
+  };
+}
+
+function recordOf(key: Uint8Array, i: number, now: number, revoked: boolean): TokenRecord {
+  return sealRecord(key, benchRecordFields(i, now, revoked, hashSecret(key, benchToken(i))));
 }
 
 function resp(args: string[]): string {
