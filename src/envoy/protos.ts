@@ -42,6 +42,13 @@ export function authorizationService(): grpc.ServiceDefinition {
   return def;
 }
 
+/** Authorization/Check as proto-loader defines it: Envoy's own encoding, both ways. */
+export function checkMethod() {
+  const check = authorizationService().Check;
+  if (check === undefined) throw new Error("Authorization/Check missing from Envoy's protos");
+  return check;
+}
+
 /** A client for the Authorization service (used by `tokenscope check` and the tests). */
 export function authorizationClientConstructor(): grpc.ServiceClientConstructor {
   return grpc.makeClientConstructor(authorizationService(), "envoy.service.auth.v3.Authorization");

@@ -20,7 +20,7 @@ import {
   fromCheckRequest,
   type CheckView,
 } from "../../src/envoy/from-check-request.ts";
-import { authorizationService } from "../../src/envoy/protos.ts";
+import { checkMethod } from "../../src/envoy/protos.ts";
 import { toCheckResponse } from "../../src/envoy/to-check-response.ts";
 import { readHmacKey } from "../../src/hmac-key.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -40,8 +40,7 @@ const { values } = parseArgs({
 });
 const N = Number(values.iterations);
 const TOKENS = 1000;
-const CHECK = authorizationService().Check;
-if (!CHECK) throw new Error("Authorization/Check missing from Envoy's protos");
+const CHECK = checkMethod();
 
 /** µs per call of `fn` over N calls (after a warm-up of N/10), cycling through `inputs`. */
 function time<T>(inputs: readonly T[], fn: (input: T) => unknown): number {

@@ -10,7 +10,7 @@ import { compileTokenScope } from "../../src/domain/scope.ts";
 import { hashSecret, sealRecord } from "../../src/domain/token.ts";
 import { buildCheckRequest } from "../../src/envoy/check-request.ts";
 import { fromCheckRequest } from "../../src/envoy/from-check-request.ts";
-import { authorizationService } from "../../src/envoy/protos.ts";
+import { checkMethod } from "../../src/envoy/protos.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { ScopeIndex } from "../../src/scopes/scope-index.ts";
@@ -39,11 +39,7 @@ const CASES = Number(process.env.DIFF_CASES ?? 100_000);
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
 const B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const CHECK = (() => {
-  const method = authorizationService().Check;
-  if (!method) throw new Error("Authorization/Check missing from Envoy's protos");
-  return method;
-})();
+const CHECK = checkMethod();
 
 const HOST_PATTERNS = ["api.example.com", "*.example.com", "reports.prod.svc.cluster.local"];
 const PATH_PATTERNS = ["/v1/reports", "/v1/reports/*", "/v1/*", "/v1/a", "/*", "/"];

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { createCheckService } from "../../src/check/check-service.ts";
 import { DENY_REASONS } from "../../src/domain/reasons.ts";
-import { authorizationService } from "../../src/envoy/protos.ts";
+import { checkMethod } from "../../src/envoy/protos.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import type { CheckResponse } from "../harness/check-client.ts";
@@ -30,11 +30,7 @@ const WIRE_CASES = Math.round(100_000 * SCALE);
 const TOKEN_STRINGS = Math.round(1_000_000 * SCALE);
 const CONCURRENCY = 64;
 const ENV = "prod";
-const CHECK = (() => {
-  const method = authorizationService().Check;
-  if (!method) throw new Error("Authorization/Check missing from Envoy's protos");
-  return method;
-})();
+const CHECK = checkMethod();
 const KNOWN_REASONS = new Set<string>(DENY_REASONS);
 /** What a token that is not a valid credential can ever be denied with. */
 const CREDENTIAL_REASONS = new Set([

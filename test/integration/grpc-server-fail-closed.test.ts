@@ -6,14 +6,10 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import type { CheckView } from "../../src/envoy/from-check-request.ts";
 import { startGrpcServer } from "../../src/envoy/grpc-server.ts";
-import { authorizationService } from "../../src/envoy/protos.ts";
+import { checkMethod } from "../../src/envoy/protos.ts";
 import { checkClient } from "../harness/check-client.ts";
 
-const CHECK = (() => {
-  const method = authorizationService().Check;
-  if (!method) throw new Error("Authorization/Check missing from Envoy's protos");
-  return method;
-})();
+const CHECK = checkMethod();
 
 test("a check that rejects is answered with the store_unavailable deny", async () => {
   const errors: unknown[] = [];

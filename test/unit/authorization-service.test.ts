@@ -8,16 +8,12 @@ import {
   type CheckMethod,
 } from "../../src/envoy/authorization-service.ts";
 import { fromCheckRequest } from "../../src/envoy/from-check-request.ts";
-import { authorizationService } from "../../src/envoy/protos.ts";
+import { checkMethod } from "../../src/envoy/protos.ts";
 import { toCheckResponse } from "../../src/envoy/to-check-response.ts";
 import { checkRequestFixture } from "../harness/fixtures.ts";
 
 const ours: CheckMethod = authorizationServerDefinition().Check;
-const theirs = (() => {
-  const method = authorizationService().Check;
-  if (!method) throw new Error("Authorization/Check missing from Envoy's protos");
-  return method;
-})();
+const theirs = checkMethod();
 const TOKEN = "tks_prod_0123456789abcdefghijklmnop_secretsecretsecretsecret_abcdef";
 
 test("Check has the path and streaming of Envoy's protos", () => {

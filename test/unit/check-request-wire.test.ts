@@ -19,7 +19,7 @@ import {
   fromCheckRequest,
   type CheckView,
 } from "../../src/envoy/from-check-request.ts";
-import { authorizationService, extAuthzPackageDefinition } from "../../src/envoy/protos.ts";
+import { checkMethod, extAuthzPackageDefinition } from "../../src/envoy/protos.ts";
 import { checkRequestFixture } from "../harness/fixtures.ts";
 import {
   chance,
@@ -31,11 +31,7 @@ import {
   seededRng,
 } from "../fuzz/generators.ts";
 
-const CHECK = (() => {
-  const method = authorizationService().Check;
-  if (!method) throw new Error("Authorization/Check missing from Envoy's protos");
-  return method;
-})();
+const CHECK = checkMethod();
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const TOKEN = "tks_prod_0123456789abcdefghijklmnop_secretsecretsecretsecret_abcdef";
 

@@ -10,15 +10,11 @@ import type { Decision, TokenIdentity } from "../../src/domain/decide.ts";
 import { DENY_REASONS, REASON_INFO, type DenyReason } from "../../src/domain/reasons.ts";
 import { encodeCheckResponse } from "../../src/envoy/check-response-wire.ts";
 import { writeCheckResponse } from "../../src/envoy/authorization-service.ts";
-import { authorizationService, httpStatusNumber } from "../../src/envoy/protos.ts";
+import { checkMethod, httpStatusNumber } from "../../src/envoy/protos.ts";
 import { toCheckResponse, type CheckResponseMessage } from "../../src/envoy/to-check-response.ts";
 import { chance, int, pick, seededRng, type Rng } from "../fuzz/generators.ts";
 
-const CHECK = (() => {
-  const method = authorizationService().Check;
-  if (!method) throw new Error("Authorization/Check missing from Envoy's protos");
-  return method;
-})();
+const CHECK = checkMethod();
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const viaProtoLoader = (response: CheckResponseMessage): Buffer =>
   CHECK.responseSerialize(response);
