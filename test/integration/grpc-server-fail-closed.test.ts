@@ -49,6 +49,7 @@ test("a decision that cannot become a response is answered with the store_unavai
     const response = await client.check({}, 5000);
     assert.equal(response.status?.code, 14, "UNAVAILABLE");
     assert.equal(response.status.message, "store_unavailable");
+    assert.equal(response.denied_response?.status?.code, "ServiceUnavailable");
     assert.equal(response.ok_response, undefined);
     assert.equal(errors.length, 1);
   } finally {
