@@ -12,6 +12,7 @@ import type { TokenRecord } from "../../src/domain/token-record.ts";
 import { buildCheckRequest, type CheckRequestParams } from "../../src/envoy/check-request.ts";
 import { authorizationService } from "../../src/envoy/protos.ts";
 import { encodeRecord } from "../../src/store/record-json.ts";
+import { withBrokenChecksum } from "../harness/fixtures.ts";
 
 export const ENVIRONMENT = "bench";
 export const NAMESPACE = "bench";
@@ -203,7 +204,7 @@ export function deniedRequest(reason: DenyReason, revoked: number): Record<strin
     case "namespace_mismatch":
       return buildCheckRequest({ ...routeFor(7, good), namespace: "other" });
     case "malformed_token":
-      return buildCheckRequest(routeFor(7, good.slice(0, -1) + (good.endsWith("0") ? "1" : "0")));
+      return buildCheckRequest(routeFor(7, withBrokenChecksum(good)));
   }
 }
 

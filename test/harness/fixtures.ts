@@ -18,3 +18,11 @@ export function checkRequestFixture(name: string, token: string): Record<string,
   const json: unknown = JSON.parse(readFileSync(new URL(name, FIXTURES), "utf8"));
   return substitute(json, token) as Record<string, unknown>;
 }
+
+/**
+ * `token` with its last character changed, so its checksum no longer holds. Always a change: a
+ * token that already ends in "0" gets "1" (a fixed "0" left one token in 62 intact).
+ */
+export function withBrokenChecksum(token: string): string {
+  return token.slice(0, -1) + (token.endsWith("0") ? "1" : "0");
+}

@@ -14,7 +14,7 @@ import {
   type CheckClient,
   type CheckResponse,
 } from "../harness/check-client.ts";
-import { checkRequestFixture } from "../harness/fixtures.ts";
+import { checkRequestFixture, withBrokenChecksum } from "../harness/fixtures.ts";
 
 const HTTP_ENUM: Record<number, string> = {
   401: "Unauthorized",
@@ -136,7 +136,7 @@ describe("Envoy ext_authz Check, every reason of SPEC §4", () => {
     ["no authorization header", () => req({}), "missing_token", 401, "UNAUTHENTICATED"],
     [
       "a token with a broken checksum",
-      () => req({ token: (tokens.read ?? "").slice(0, -1) + "0" }),
+      () => req({ token: withBrokenChecksum(tokens.read ?? "") }),
       "malformed_token",
       401,
       "UNAUTHENTICATED",
